@@ -1,0 +1,33 @@
+# The template's own tasks. `make test` and `make demo` are all a fresh machine needs.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+DEMO_DIR := build/demo
+
+.PHONY: help setup test test-fast demo clean
+
+help: ## List every target with what it does
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(VENV)/.installed: tests/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --requirement tests/requirements.txt
+	@touch $@
+
+setup: $(VENV)/.installed ## Create .venv with the pinned template-testing tools
+
+test: setup ## Run every template test, including baked projects' own `make lint test` (slow)
+	$(PY) -m pytest tests
+
+test-fast: setup ## Run the template tests that take seconds (skips the slow baked-project checks)
+	$(PY) -m pytest tests -m "not slow"
+
+demo: setup ## Bake a project with the defaults into build/demo and run its checks
+	rm -rf $(DEMO_DIR)
+	$(VENV)/bin/cookiecutter --no-input --output-dir $(DEMO_DIR) .
+	$(MAKE) -C $(DEMO_DIR)/orders-service lint test
+
+clean: ## Remove the virtualenv and build outputs
+	rm -rf $(VENV) build
