@@ -1,0 +1,36 @@
+"""A baked project passes its own `make lint` and `make test`, exactly as its CI would run them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+from conftest import COMBINATIONS
+
+# One project per distinct file set: the defaults, and every optional part switched on.
+VARIANTS = {name: COMBINATIONS[name] for name in ("defaults", "everything")}
+
+
+def run_make(project, target: str) -> None:
+    result = subprocess.run(
+        ["make", target],
+        cwd=project,
+        env={**os.environ, "CI": os.environ.get("CI", "true")},
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+    )
+    output = (result.stdout + result.stderr)[-8000:]
+    assert result.returncode == 0, f"make {target} failed in {project}:\n{output}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("options", VARIANTS.values(), ids=VARIANTS.keys())
+def test_generated_project_passes_its_own_lint_and_tests(bake, options):
+    project = bake(**options)
+
+    run_make(project, "lint")
+    run_make(project, "test")
