@@ -1,0 +1,308 @@
+"""Deploy one release to one alias (staging or production).
+
+staging:    update the app's code from the validated S3 artifact and publish a version whose
+            Description is the commit SHA (an existing version for the commit is reused).
+production: promote the exact version staging received (no code upload).
+
+Then move the alias:
+  alias already on the version       -> nothing to do ("already_deployed")
+  alias on $LATEST (first release)   -> point it straight at the version, previous_version null
+  otherwise                          -> CodeDeploy deployment shifting traffic per the group's config
+An in-flight CodeDeploy deployment to the same version is reused; one to another version fails
+with DeploymentInProgressError naming it.
+
+Output: {"alias", "function_name", "previous_version", "target_version", "deployment_id", "action"}
+"""
+
+import base64
+import hashlib
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from shared.clients import client
+from shared.config import require_env, require_str
+from shared.errors import InvalidInputError, PipelineError
+from shared.log import get_logger, lambda_entrypoint
+
+logger = get_logger("deploy")
+
+ACTIVE_STATUSES = ["Created", "Queued", "InProgress", "Baking", "Ready"]
+STAGES = ("staging", "production")
+
+
+class DeployError(PipelineError):
+    """Base class for deploy failures."""
+
+
+class AliasNotFoundError(DeployError):
+    pass
+
+
+class VersionMismatchError(DeployError):
+    pass
+
+
+class DeploymentInProgressError(DeployError):
+    pass
+
+
+@dataclass(frozen=True)
+class Settings:
+    function_name: str
+    application: str
+    groups: Mapping[str, str]
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        return cls(
+            function_name=require_env("APP_FUNCTION_NAME"),
+            application=require_env("CODEDEPLOY_APPLICATION"),
+            groups={
+                "staging": require_env("STAGING_DEPLOYMENT_GROUP"),
+                "production": require_env("PRODUCTION_DEPLOYMENT_GROUP"),
+            },
+        )
+
+
+def hex_to_lambda_sha(hex_digest: str) -> str:
+    """Lambda reports CodeSha256 as base64 of the raw digest, the manifest as hex."""
+    return base64.b64encode(bytes.fromhex(hex_digest)).decode("ascii")
+
+
+def build_appspec(function_name: str, alias: str, current: str, target: str) -> str:
+    spec = {
+        "version": 0.0,
+        "Resources": [
+            {
+                "app": {
+                    "Type": "AWS::Lambda::Function",
+                    "Properties": {
+                        "Name": function_name,
+                        "Alias": alias,
+                        "CurrentVersion": current,
+                        "TargetVersion": target,
+                    },
+                }
+            }
+        ],
+    }
+    return json.dumps(spec, sort_keys=True)
+
+
+def _appspec_properties(deployment: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Properties of the Lambda resource in a deployment's AppSpec ({} if unreadable)."""
+    content = ((deployment.get("revision") or {}).get("appSpecContent") or {}).get("content")
+    try:
+        spec = json.loads(content or "")
+        props = next(iter(spec["Resources"][0].values()))["Properties"]
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError, StopIteration):
+        # Someone else's (e.g. YAML) deployment: we cannot tell its target, treat it as foreign.
+        return {}
+    return props if isinstance(props, dict) else {}
+
+
+def appspec_target(deployment: Mapping[str, Any]) -> tuple[str | None, str | None, str | None]:
+    """(function, alias, target version) of a CodeDeploy deployment, or Nones if unreadable."""
+    props = _appspec_properties(deployment)
+    target = props.get("TargetVersion")
+    return props.get("Name"), props.get("Alias"), None if target is None else str(target)
+
+
+def appspec_current(deployment: Mapping[str, Any]) -> str | None:
+    current = _appspec_properties(deployment).get("CurrentVersion")
+    return None if current is None else str(current)
+
+
+def record(settings: Settings, alias: str, previous: str | None, target: str,
+           deployment_id: str | None, action: str) -> dict[str, Any]:
+    return {
+        "alias": alias,
+        "function_name": settings.function_name,
+        "previous_version": previous,
+        "target_version": target,
+        "deployment_id": deployment_id,
+        "action": action,
+    }
+
+
+def _versions(function_name: str) -> Iterator[Mapping[str, Any]]:
+    paginator = client("lambda").get_paginator("list_versions_by_function")
+    for page in paginator.paginate(FunctionName=function_name):
+        yield from page["Versions"]
+
+
+def find_version_for_commit(function_name: str, commit: str) -> Mapping[str, Any] | None:
+    for version in _versions(function_name):
+        if version["Version"] != "$LATEST" and version.get("Description") == commit:
+            return version
+    return None
+
+
+def publish_staging_version(settings: Settings, event: Mapping[str, Any]) -> str:
+    commit = require_str(event, "commit_sha")
+    existing = find_version_for_commit(settings.function_name, commit)
+    if existing:
+        expected = event.get("artifact_sha256")
+        if isinstance(expected, str) and existing.get("CodeSha256") != hex_to_lambda_sha(expected):
+            # Same commit, different bytes: builds are deterministic, so say so loudly but keep
+            # the already-published (and possibly already-serving) version.
+            logger.warning(
+                "existing version for commit has different code",
+                extra={"version": existing["Version"], "commit": commit},
+            )
+        logger.info("reusing published version", extra={"version": existing["Version"]})
+        return existing["Version"]
+
+    lam = client("lambda")
+    bucket = require_str(event, "artifact_bucket")
+    key = require_str(event, "artifact_key")
+    sha_hex = require_str(event, "artifact_sha256")
+    lam.update_function_code(FunctionName=settings.function_name, S3Bucket=bucket, S3Key=key)
+    lam.get_waiter("function_updated_v2").wait(
+        FunctionName=settings.function_name, WaiterConfig={"Delay": 2, "MaxAttempts": 60}
+    )
+    # CodeSha256 makes Lambda refuse to publish if $LATEST is not exactly the validated artifact
+    # (e.g. a concurrent update slipped in).
+    version = lam.publish_version(
+        FunctionName=settings.function_name,
+        Description=commit,
+        CodeSha256=hex_to_lambda_sha(sha_hex),
+    )["Version"]
+    logger.info("published version", extra={"version": version, "artifact": f"s3://{bucket}/{key}"})
+    return version
+
+
+def check_production_version(settings: Settings, event: Mapping[str, Any]) -> str:
+    commit = require_str(event, "commit_sha")
+    version = require_str(event, "target_version")
+    try:
+        config = client("lambda").get_function_configuration(
+            FunctionName=settings.function_name, Qualifier=version
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ResourceNotFoundException":
+            raise VersionMismatchError(
+                f"version {version} of {settings.function_name} does not exist"
+            ) from None
+        raise
+    if config.get("Description") != commit:
+        raise VersionMismatchError(
+            f"version {version} of {settings.function_name} was built from commit "
+            f"{config.get('Description')!r}, not {commit!r}; production only promotes what staging tested"
+        )
+    return version
+
+
+def active_deployments(settings: Settings, group: str) -> Iterator[Mapping[str, Any]]:
+    cd = client("codedeploy")
+    paginator = cd.get_paginator("list_deployments")
+    pages = paginator.paginate(
+        applicationName=settings.application,
+        deploymentGroupName=group,
+        includeOnlyStatuses=ACTIVE_STATUSES,
+    )
+    for page in pages:
+        for deployment_id in page["deployments"]:
+            info = cd.get_deployment(deploymentId=deployment_id)["deploymentInfo"]
+            if info.get("status") in ACTIVE_STATUSES:
+                yield info
+
+
+def in_flight(settings: Settings, group: str, alias: str, target: str) -> dict[str, Any] | None:
+    """Return the deployment to reuse, raise if another release is deploying, else None."""
+    for info in active_deployments(settings, group):
+        name, dep_alias, dep_target = appspec_target(info)
+        if (name, dep_alias, dep_target) == (settings.function_name, alias, target):
+            return dict(info)
+        raise DeploymentInProgressError(
+            f"CodeDeploy deployment {info['deploymentId']} ({info.get('status')}) in group {group} "
+            f"is deploying version {dep_target or 'unknown'}, not {target}; wait for it to finish "
+            f"or stop it (aws deploy stop-deployment --deployment-id {info['deploymentId']})"
+        )
+    return None
+
+
+def get_alias(settings: Settings, alias: str) -> Mapping[str, Any]:
+    try:
+        return client("lambda").get_alias(FunctionName=settings.function_name, Name=alias)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ResourceNotFoundException":
+            raise AliasNotFoundError(
+                f"alias {alias} of {settings.function_name} does not exist; apply terraform first"
+            ) from None
+        raise
+
+
+def move_alias(settings: Settings, stage: str, target: str, commit: str) -> dict[str, Any]:
+    group = settings.groups[stage]
+    reused = in_flight(settings, group, stage, target)
+    if reused:
+        current = appspec_current(reused)
+        logger.info("reusing in-flight deployment", extra={"deployment_id": reused["deploymentId"]})
+        return record(settings, stage, current, target, reused["deploymentId"], "reused_deployment")
+
+    alias = get_alias(settings, stage)
+    current = alias["FunctionVersion"]
+    weights = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+    if current == target and not weights:
+        return record(settings, stage, None, target, None, "already_deployed")
+    if current == "$LATEST":
+        client("lambda").update_alias(
+            FunctionName=settings.function_name,
+            Name=stage,
+            FunctionVersion=target,
+            RoutingConfig={"AdditionalVersionWeights": {}},
+        )
+        return record(settings, stage, None, target, None, "first_release")
+
+    content = build_appspec(settings.function_name, stage, current, target)
+    try:
+        deployment_id = client("codedeploy").create_deployment(
+            applicationName=settings.application,
+            deploymentGroupName=group,
+            revision={
+                "revisionType": "AppSpecContent",
+                "appSpecContent": {
+                    "content": content,
+                    "sha256": hashlib.sha256(content.encode()).hexdigest(),
+                },
+            },
+            description=f"{commit[:40]} -> {stage} (v{current} to v{target})",
+        )["deploymentId"]
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] not in (
+            "DeploymentLimitExceededException",
+            "DeploymentAlreadyStartedException",
+        ):
+            raise
+        # Lost a race with another deployment: reuse it if it is ours, else name it.
+        reused = in_flight(settings, group, stage, target)
+        if reused:
+            return record(settings, stage, current, target, reused["deploymentId"], "reused_deployment")
+        raise DeploymentInProgressError(
+            f"CodeDeploy refused a new deployment in group {group}: {exc.response['Error'].get('Message')}"
+        ) from None
+    return record(settings, stage, current, target, deployment_id, "deployment_created")
+
+
+def deploy(event: Mapping[str, Any], settings: Settings) -> dict[str, Any]:
+    stage = event.get("stage")
+    if stage not in STAGES:
+        raise InvalidInputError(f"event field 'stage' must be one of {STAGES}, got {stage!r}")
+    commit = require_str(event, "commit_sha")
+    if stage == "staging":
+        target = publish_staging_version(settings, event)
+    else:
+        target = check_production_version(settings, event)
+    return move_alias(settings, stage, target, commit)
+
+
+@lambda_entrypoint(logger)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    result = deploy(event, Settings.from_env())
+    logger.info("deploy finished", extra={"deployment": result})
+    return result
