@@ -1,0 +1,61 @@
+"""Projects made with cruft can see and take template updates."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import TEMPLATE_ROOT
+
+CRUFT = Path(sys.executable).with_name("cruft")
+
+
+def run(*command: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(part) for part in command], cwd=cwd, capture_output=True, text=True, check=False, timeout=300
+    )
+
+
+def git(cwd: Path, *args: str) -> str:
+    result = run("git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args, cwd=cwd)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_cruft_project_is_up_to_date_after_generation(tmp_path):
+    result = run(CRUFT, "create", "--no-input", "--output-dir", tmp_path, TEMPLATE_ROOT, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    project = tmp_path / "orders-service"
+
+    recorded = json.loads((project / ".cruft.json").read_text())
+    assert recorded["commit"] == git(TEMPLATE_ROOT, "rev-parse", "HEAD")
+    assert recorded["context"]["cookiecutter"]["project_slug"] == "orders-service"
+    check = run(CRUFT, "check", cwd=project)
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_template_change_is_reported_and_applied_by_cruft_update(tmp_path):
+    template = tmp_path / "template"
+    git(tmp_path, "clone", "--quiet", str(TEMPLATE_ROOT), str(template))
+    result = run(CRUFT, "create", "--no-input", "--output-dir", tmp_path / "out", template, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    project = tmp_path / "out" / "orders-service"
+    git(project, "init", "--quiet", "-b", "main")
+    git(project, "add", "-A")
+    git(project, "commit", "--quiet", "-m", "generated")
+
+    # Upstream improves the generated .gitignore.
+    ignore = template / "{{cookiecutter.project_slug}}" / ".gitignore"
+    ignore.write_text(ignore.read_text() + "# upstream improvement\n.idea/\n")
+    git(template, "commit", "--quiet", "-am", "Ignore IDE folders")
+
+    outdated = run(CRUFT, "check", cwd=project)
+    assert outdated.returncode != 0
+    assert "out of date" in (outdated.stdout + outdated.stderr).lower()
+
+    update = run(CRUFT, "update", "--skip-apply-ask", "--allow-untracked-files", cwd=project)
+    assert update.returncode == 0, update.stdout + update.stderr
+    assert ".idea/" in (project / ".gitignore").read_text()
+    assert run(CRUFT, "check", cwd=project).returncode == 0
