@@ -1,0 +1,154 @@
+# One customer managed key encrypts the artifact bucket, the Lambda environments, every log group and
+# the SNS topic, so one key policy says which AWS services may use it.
+resource "aws_kms_key" "pipeline" {
+  description             = "${local.name} release pipeline: artifacts, logs, Lambda environment, notifications"
+  enable_key_rotation     = true
+  deletion_window_in_days = 30
+
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        # Delegate to IAM: roles in this account use the key only where their IAM policy allows it.
+        Sid       = "AccountIamPolicies"
+        Effect    = "Allow"
+        Principal = { AWS = "arn:${local.partition}:iam::${local.account_id}:root" }
+        Action    = "kms:*"
+        Resource  = "*"
+      },
+      {
+        Sid       = "CloudWatchLogsForThisProject"
+        Effect    = "Allow"
+        Principal = { Service = "logs.${local.region}.amazonaws.com" }
+        Action    = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
+        Resource  = "*"
+        Condition = {
+          ArnLike = {
+            "kms:EncryptionContext:aws:logs:arn" = [
+              "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/lambda/${local.name}-*",
+              "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/vendedlogs/states/${local.name}-*",
+            ]
+          }
+        }
+      },
+      {
+        # EventBridge (release status) and CloudWatch alarms publish to the encrypted SNS topic; the
+        # topic policy (monitoring.tf) limits which rule and alarms may publish.
+        Sid       = "EventsAndAlarmsPublishToEncryptedTopic"
+        Effect    = "Allow"
+        Principal = { Service = ["events.amazonaws.com", "cloudwatch.amazonaws.com"] }
+        Action    = ["kms:Decrypt", "kms:GenerateDataKey*"]
+        Resource  = "*"
+      },
+    ]
+  })
+}
+
+resource "aws_kms_alias" "pipeline" {
+  name          = "alias/${local.name}-pipeline"
+  target_key_id = aws_kms_key.pipeline.key_id
+}
+
+resource "aws_s3_bucket" "artifacts" {
+  #checkov:skip=CKV_AWS_18:Server access logs would need a second bucket that cannot use SSE-KMS; only the pipeline roles touch this bucket, audit them with CloudTrail S3 data events instead.
+  #checkov:skip=CKV_AWS_144:Artifacts are rebuilt from git by scripts/package.py and deployed versions live on in Lambda; a replica in a second region buys nothing.
+  bucket = "${local.name}-artifacts-${local.account_id}"
+}
+
+resource "aws_s3_bucket_ownership_controls" "artifacts" {
+  bucket = aws_s3_bucket.artifacts.id
+
+  rule {
+    object_ownership = "BucketOwnerEnforced"
+  }
+}
+
+resource "aws_s3_bucket_public_access_block" "artifacts" {
+  bucket                  = aws_s3_bucket.artifacts.id
+  block_public_acls       = true
+  block_public_policy     = true
+  ignore_public_acls      = true
+  restrict_public_buckets = true
+}
+
+resource "aws_s3_bucket_versioning" "artifacts" {
+  bucket = aws_s3_bucket.artifacts.id
+
+  # CodePipeline's S3 source action requires a versioned bucket.
+  versioning_configuration {
+    status = "Enabled"
+  }
+}
+
+resource "aws_s3_bucket_server_side_encryption_configuration" "artifacts" {
+  bucket = aws_s3_bucket.artifacts.id
+
+  rule {
+    apply_server_side_encryption_by_default {
+      sse_algorithm     = "aws:kms"
+      kms_master_key_id = aws_kms_key.pipeline.arn
+    }
+    bucket_key_enabled = true
+  }
+}
+
+resource "aws_s3_bucket_lifecycle_configuration" "artifacts" {
+  bucket = aws_s3_bucket.artifacts.id
+
+  rule {
+    id     = "whole-bucket-housekeeping"
+    status = "Enabled"
+
+    filter {}
+
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 7
+    }
+
+    noncurrent_version_expiration {
+      noncurrent_days = var.noncurrent_version_retention_days
+    }
+  }
+
+  rule {
+    id     = "expire-old-releases"
+    status = "Enabled"
+
+    filter {
+      prefix = local.releases_prefix
+    }
+
+    expiration {
+      days = var.release_retention_days
+    }
+  }
+
+  depends_on = [aws_s3_bucket_versioning.artifacts]
+}
+
+resource "aws_s3_bucket_policy" "artifacts" {
+  bucket = aws_s3_bucket.artifacts.id
+
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid       = "DenyInsecureTransport"
+        Effect    = "Deny"
+        Principal = "*"
+        Action    = "s3:*"
+        Resource  = [aws_s3_bucket.artifacts.arn, "${aws_s3_bucket.artifacts.arn}/*"]
+        Condition = { Bool = { "aws:SecureTransport" = "false" } }
+      },
+    ]
+  })
+
+  # A bucket policy is rejected while the public access block is still being applied.
+  depends_on = [aws_s3_bucket_public_access_block.artifacts]
+}
+
+# Object Created events go to EventBridge, where the artifact-uploaded rule starts the pipeline.
+resource "aws_s3_bucket_notification" "artifacts" {
+  bucket      = aws_s3_bucket.artifacts.id
+  eventbridge = true
+}

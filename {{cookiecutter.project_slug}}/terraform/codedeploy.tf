@@ -1,0 +1,33 @@
+resource "aws_codedeploy_app" "app" {
+  name             = local.codedeploy_app
+  compute_platform = "Lambda"
+}
+
+# One group per alias. The deploy function creates deployments with an AppSpec naming the alias and
+# the current/target versions; CodeDeploy shifts the traffic and rolls back when the alias's alarm fires.
+resource "aws_codedeploy_deployment_group" "alias" {
+  for_each = local.release_aliases
+
+  app_name               = aws_codedeploy_app.app.name
+  deployment_group_name  = each.key
+  service_role_arn       = aws_iam_role.codedeploy.arn
+  deployment_config_name = "CodeDeployDefault.Lambda${var.deployment_strategy}"
+
+  deployment_style {
+    deployment_type   = "BLUE_GREEN"
+    deployment_option = "WITH_TRAFFIC_CONTROL"
+  }
+
+  alarm_configuration {
+    enabled = true
+    alarms  = [aws_cloudwatch_metric_alarm.app_errors[each.key].alarm_name]
+  }
+
+  auto_rollback_configuration {
+    enabled = true
+    events  = ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"]
+  }
+
+  # CodeDeploy checks alarms with the role's permissions: the policy must exist first.
+  depends_on = [aws_iam_role_policy.codedeploy]
+}

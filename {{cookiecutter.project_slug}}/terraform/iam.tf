@@ -1,0 +1,249 @@
+# Every role is its own least-privilege identity: one per Lambda function, plus CodeDeploy, Step
+# Functions, CodePipeline and the EventBridge rule that starts the pipeline. No action wildcards;
+# resources are the exact ARNs, except the few actions AWS only authorizes on "*" (noted inline).
+
+locals {
+  app_function_and_qualifiers = [aws_lambda_function.app.arn, "${aws_lambda_function.app.arn}:*"]
+  deployment_group_arns       = [for alias in local.release_aliases : "${local.deployment_group_arn}/${alias}"]
+  deployment_config_arn       = "arn:${local.partition}:codedeploy:${local.region}:${local.account_id}:deploymentconfig:CodeDeployDefault.Lambda${var.deployment_strategy}"
+
+  xray_statement = {
+    # X-Ray trace submission has no resource-level permissions.
+    Sid      = "XRayTraces"
+    Effect   = "Allow"
+    Action   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+    Resource = "*"
+  }
+
+  read_release_statements = [
+    {
+      Sid      = "ReadReleaseArtifacts"
+      Effect   = "Allow"
+      Action   = ["s3:GetObject", "s3:GetObjectVersion"]
+      Resource = "${aws_s3_bucket.artifacts.arn}/${local.releases_prefix}*"
+    },
+    {
+      # Lets S3 answer 404 (not 403) for a missing release, so the error names the real problem.
+      Sid       = "ListReleases"
+      Effect    = "Allow"
+      Action    = "s3:ListBucket"
+      Resource  = aws_s3_bucket.artifacts.arn
+      Condition = { StringLike = { "s3:prefix" = "${local.releases_prefix}*" } }
+    },
+  ]
+
+  track_deployments_statement = {
+    Sid      = "TrackDeployments"
+    Effect   = "Allow"
+    Action   = ["codedeploy:GetDeployment", "codedeploy:ListDeployments"]
+    Resource = local.deployment_group_arns
+  }
+
+  # Statements each pipeline function needs beyond logging, tracing and its environment key.
+  pipeline_function_statements = {
+    validate_artifact = local.read_release_statements
+
+    deploy = concat(local.read_release_statements, [
+      {
+        Sid    = "PublishAndShiftAppVersions"
+        Effect = "Allow"
+        Action = [
+          "lambda:GetFunction", "lambda:GetFunctionConfiguration", "lambda:UpdateFunctionCode",
+          "lambda:PublishVersion", "lambda:ListVersionsByFunction", "lambda:GetAlias", "lambda:UpdateAlias",
+        ]
+        Resource = local.app_function_and_qualifiers
+      },
+      {
+        Sid      = "CreateAndTrackDeployments"
+        Effect   = "Allow"
+        Action   = ["codedeploy:CreateDeployment", "codedeploy:GetDeployment", "codedeploy:ListDeployments", "codedeploy:StopDeployment"]
+        Resource = local.deployment_group_arns
+      },
+      {
+        Sid      = "ReadDeploymentConfig"
+        Effect   = "Allow"
+        Action   = "codedeploy:GetDeploymentConfig"
+        Resource = local.deployment_config_arn
+      },
+      {
+        # CreateDeployment registers the AppSpec as an application revision.
+        Sid      = "RegisterRevisions"
+        Effect   = "Allow"
+        Action   = ["codedeploy:GetApplication", "codedeploy:GetApplicationRevision", "codedeploy:RegisterApplicationRevision"]
+        Resource = local.codedeploy_app_arn
+      },
+    ])
+
+    deployment_status = [
+      local.track_deployments_statement,
+      {
+        Sid      = "ReadAliases"
+        Effect   = "Allow"
+        Action   = ["lambda:GetAlias", "lambda:GetFunctionConfiguration"]
+        Resource = local.app_function_and_qualifiers
+      },
+    ]
+
+    smoke_tests = [
+      {
+        Sid      = "InvokeStagingAlias"
+        Effect   = "Allow"
+        Action   = "lambda:InvokeFunction"
+        Resource = "${aws_lambda_function.app.arn}:staging"
+      },
+    ]
+
+    rollback = [
+      {
+        Sid      = "StopDeployments"
+        Effect   = "Allow"
+        Action   = ["codedeploy:GetDeployment", "codedeploy:ListDeployments", "codedeploy:StopDeployment"]
+        Resource = local.deployment_group_arns
+      },
+      {
+        Sid      = "PointAliasesBack"
+        Effect   = "Allow"
+        Action   = ["lambda:GetAlias", "lambda:UpdateAlias", "lambda:GetFunctionConfiguration"]
+        Resource = local.app_function_and_qualifiers
+      },
+    ]
+
+    approval_notifier = [
+      {
+        Sid      = "PublishApprovalRequest"
+        Effect   = "Allow"
+        Action   = "sns:Publish"
+        Resource = aws_sns_topic.release_events.arn
+      },
+      {
+        # Publishing to the KMS-encrypted topic.
+        Sid      = "EncryptForTopic"
+        Effect   = "Allow"
+        Action   = ["kms:GenerateDataKey", "kms:Decrypt"]
+        Resource = aws_kms_key.pipeline.arn
+      },
+    ]
+  }
+}
+
+# ---------------------------------------------------------------- Lambda functions
+
+data "aws_iam_policy_document" "lambda_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["lambda.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "pipeline_function" {
+  for_each = local.pipeline_functions
+
+  name                 = "${local.pipeline_function_names[each.key]}-role"
+  description          = "Execution role of ${local.pipeline_function_names[each.key]}"
+  assume_role_policy   = data.aws_iam_policy_document.lambda_assume.json
+  permissions_boundary = local.permissions_boundary_arn
+}
+
+resource "aws_iam_role_policy" "pipeline_function" {
+  for_each = local.pipeline_functions
+
+  name = "least-privilege"
+  role = aws_iam_role.pipeline_function[each.key].id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = concat(
+      [
+        {
+          Sid      = "WriteOwnLogs"
+          Effect   = "Allow"
+          Action   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+          Resource = "${aws_cloudwatch_log_group.function[each.key].arn}:*"
+        },
+        {
+          # Environment variables (and release objects) are encrypted with the pipeline key.
+          Sid      = "DecryptWithPipelineKey"
+          Effect   = "Allow"
+          Action   = "kms:Decrypt"
+          Resource = aws_kms_key.pipeline.arn
+        },
+        local.xray_statement,
+      ],
+      local.pipeline_function_statements[each.key],
+    )
+  })
+}
+
+resource "aws_iam_role" "app" {
+  name                 = "${local.app_function_name}-role"
+  description          = "Execution role of ${local.app_function_name}"
+  assume_role_policy   = data.aws_iam_policy_document.lambda_assume.json
+  permissions_boundary = local.permissions_boundary_arn
+}
+
+resource "aws_iam_role_policy" "app" {
+  name = "least-privilege"
+  role = aws_iam_role.app.id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid      = "WriteOwnLogs"
+        Effect   = "Allow"
+        Action   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+        Resource = "${aws_cloudwatch_log_group.function["app"].arn}:*"
+      },
+      {
+        Sid      = "DecryptEnvironment"
+        Effect   = "Allow"
+        Action   = "kms:Decrypt"
+        Resource = aws_kms_key.pipeline.arn
+      },
+      local.xray_statement,
+    ]
+  })
+}
+
+# ---------------------------------------------------------------- CodeDeploy
+
+resource "aws_iam_role" "codedeploy" {
+  name        = "${local.name}-codedeploy-role"
+  description = "CodeDeploy shifts traffic between versions of ${local.app_function_name}"
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = { Service = "codedeploy.amazonaws.com" }
+      Action    = "sts:AssumeRole"
+      Condition = { StringEquals = { "aws:SourceAccount" = local.account_id } }
+    }]
+  })
+  permissions_boundary = local.permissions_boundary_arn
+}
+
+# Scoped equivalent of AWSCodeDeployRoleForLambdaLimited (which allows lambda:UpdateAlias on every
+# function in the account): this app's aliases and its alarms only. No hook functions are used.
+resource "aws_iam_role_policy" "codedeploy" {
+  name = "shift-app-aliases"
+  role = aws_iam_role.codedeploy.id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid      = "ShiftAppAliases"
+        Effect   = "Allow"
+        Action   = ["lambda:GetAlias", "lambda:UpdateAlias", "lambda:GetProvisionedConcurrencyConfig"]
+        Resource = local.app_function_and_qualifiers
+      },
+      {
+        Sid      = "ReadRollbackAlarms"
+        Effect   = "Allow"
+        Action   = "cloudwatch:DescribeAlarms"
+        Resource = [for alarm in aws_cloudwatch_metric_alarm.app_errors : alarm.arn]
+      },
+    ]
+  })
+}

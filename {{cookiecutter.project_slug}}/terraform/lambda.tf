@@ -1,0 +1,163 @@
+locals {
+  # Zips written by scripts/package.py (scripts/terraform.py validate|plan runs it first).
+  build_dir = "${path.module}/../build"
+
+  deployment_environment = {
+    APP_FUNCTION_NAME           = local.app_function_name
+    CODEDEPLOY_APPLICATION      = local.codedeploy_app
+    STAGING_DEPLOYMENT_GROUP    = "staging"
+    PRODUCTION_DEPLOYMENT_GROUP = "production"
+  }
+
+  # Every pipeline function, keyed by its directory under lambdas/. One resource block per kind
+  # (role, policy, log group, function) iterates over this map.
+  all_pipeline_functions = {
+    validate_artifact = {
+      description = "Checks a release zip against its manifest before anything is deployed"
+      timeout     = 60
+      memory_size = 512
+      environment = { MAX_ARTIFACT_BYTES = tostring(var.max_artifact_bytes) }
+    }
+    deploy = {
+      description = "Publishes the release as a version and shifts an alias to it through CodeDeploy"
+      timeout     = 300
+      memory_size = 256
+      environment = local.deployment_environment
+    }
+    deployment_status = {
+      description = "Reports the state of the CodeDeploy deployment of an alias"
+      timeout     = 30
+      memory_size = 256
+      environment = local.deployment_environment
+    }
+    smoke_tests = {
+      description = "Invokes the staging alias and checks its answers"
+      timeout     = 120
+      memory_size = 256
+      environment = { APP_FUNCTION_NAME = local.app_function_name, SMOKE_ALIAS = "staging" }
+    }
+    rollback = {
+      description = "Stops active deployments and points aliases back to their previous versions"
+      timeout     = 120
+      memory_size = 256
+      environment = local.deployment_environment
+    }
+    approval_notifier = {
+      description = "Sends the production approval request (with its task token) to the release topic"
+      timeout     = 30
+      memory_size = 256
+      environment = { TOPIC_ARN = aws_sns_topic.release_events.arn }
+    }
+  }
+
+  pipeline_functions = {
+    for key, function in local.all_pipeline_functions : key => function
+    if key != "approval_notifier" || var.manual_approval
+  }
+
+  pipeline_function_names = { for key in keys(local.pipeline_functions) : key => "${local.name}-${replace(key, "_", "-")}" }
+
+  # Log groups are created before the functions, encrypted and with retention, so Lambda never
+  # creates an unencrypted, never-expiring one on first invocation.
+  function_log_groups = merge(local.pipeline_function_names, { app = local.app_function_name })
+}
+
+resource "aws_cloudwatch_log_group" "function" {
+  for_each = local.function_log_groups
+
+  name              = "/aws/lambda/${each.value}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = aws_kms_key.pipeline.arn
+}
+
+resource "aws_lambda_function" "pipeline" {
+  #checkov:skip=CKV_AWS_116:Invoked synchronously by Step Functions (lambda:invoke), which retries and catches failures; a dead-letter queue only applies to asynchronous invocations.
+  #checkov:skip=CKV_AWS_117:Calls only AWS APIs (S3, Lambda, CodeDeploy, SNS) and reaches no private resource; a VPC would add NAT or endpoint cost and nothing else.
+  #checkov:skip=CKV_AWS_272:Pipeline code is deployed by terraform apply from the reviewed commit; code signing needs an AWS Signer profile, which a team can add when it needs signed provenance.
+  for_each = local.pipeline_functions
+
+  function_name = local.pipeline_function_names[each.key]
+  description   = each.value.description
+  role          = aws_iam_role.pipeline_function[each.key].arn
+  runtime       = var.python_runtime
+  handler       = "handler.handler"
+  timeout       = each.value.timeout
+  memory_size   = each.value.memory_size
+
+  filename         = "${local.build_dir}/${each.key}.zip"
+  source_code_hash = filebase64sha256("${local.build_dir}/${each.key}.zip")
+
+  reserved_concurrent_executions = var.pipeline_reserved_concurrency
+  kms_key_arn                    = aws_kms_key.pipeline.arn
+
+  environment {
+    variables = merge(
+      {
+        LOG_LEVEL    = var.log_level
+        SERVICE_NAME = local.pipeline_function_names[each.key]
+      },
+      each.value.environment,
+    )
+  }
+
+  tracing_config {
+    mode = "Active"
+  }
+
+  depends_on = [aws_cloudwatch_log_group.function, aws_iam_role_policy.pipeline_function]
+}
+
+resource "aws_lambda_function" "app" {
+  #checkov:skip=CKV_AWS_116:The template's application is invoked synchronously (smoke tests, callers); add a dead-letter queue or an on-failure destination when something invokes it asynchronously.
+  #checkov:skip=CKV_AWS_117:The template's application reaches no private resource; put it in a VPC when it needs one.
+  #checkov:skip=CKV_AWS_272:Release zips are verified against the sha256 in their manifest by validate_artifact before deployment; code signing needs an AWS Signer profile, which a team can add when it needs signed provenance.
+  function_name = local.app_function_name
+  description   = "The application this pipeline delivers"
+  role          = aws_iam_role.app.arn
+  runtime       = var.python_runtime
+  handler       = "handler.handler"
+  timeout       = var.app_timeout_seconds
+  memory_size   = var.app_memory_mb
+
+  # The first apply uploads the current build; after that every code change arrives through the
+  # pipeline (deploy publishes a version per commit), so Terraform owns configuration, not code.
+  # Configuration changes land on $LATEST and reach the aliases with the next release.
+  filename         = "${local.build_dir}/app.zip"
+  source_code_hash = filebase64sha256("${local.build_dir}/app.zip")
+  publish          = false
+
+  reserved_concurrent_executions = var.app_reserved_concurrency
+  kms_key_arn                    = aws_kms_key.pipeline.arn
+
+  environment {
+    variables = {
+      LOG_LEVEL    = var.log_level
+      SERVICE_NAME = local.app_function_name
+    }
+  }
+
+  tracing_config {
+    mode = "Active"
+  }
+
+  lifecycle {
+    ignore_changes = [filename, source_code_hash]
+  }
+
+  depends_on = [aws_cloudwatch_log_group.function, aws_iam_role_policy.app]
+}
+
+resource "aws_lambda_alias" "app" {
+  for_each = local.release_aliases
+
+  name             = each.key
+  description      = "${each.key} traffic; moved by the release pipeline through CodeDeploy"
+  function_name    = aws_lambda_function.app.function_name
+  function_version = "$LATEST"
+
+  # Terraform only creates the aliases. From then on the deploy/rollback functions and CodeDeploy
+  # move them (version and weighted routing during a canary); reverting that here would undo releases.
+  lifecycle {
+    ignore_changes = [function_version, routing_config]
+  }
+}

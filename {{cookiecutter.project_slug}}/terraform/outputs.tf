@@ -1,0 +1,59 @@
+output "aws_region" {
+  description = "Region everything was deployed to."
+  value       = local.region
+}
+
+output "artifact_bucket" {
+  description = "Bucket receiving releases (releases/<sha>/app.zip, manifest.json) and pipeline/source.zip, which starts a release."
+  value       = aws_s3_bucket.artifacts.bucket
+}
+
+output "kms_key_arn" {
+  description = "Customer managed key encrypting artifacts, logs, Lambda environments and the release topic."
+  value       = aws_kms_key.pipeline.arn
+}
+
+output "state_machine_arn" {
+  description = "ARN of the release state machine (one execution per release)."
+  value       = aws_sfn_state_machine.release.arn
+}
+
+output "state_machine_name" {
+  description = "Name of the release state machine."
+  value       = aws_sfn_state_machine.release.name
+}
+
+output "pipeline_name" {
+  description = "CodePipeline started by every upload of pipeline/source.zip."
+  value       = aws_codepipeline.release.name
+}
+
+output "app_function_name" {
+  description = "The application function the pipeline deploys."
+  value       = aws_lambda_function.app.function_name
+}
+
+output "alias_arns" {
+  description = "ARNs of the application's aliases, by alias name (staging, production)."
+  value       = { for alias, resource in aws_lambda_alias.app : alias => resource.arn }
+}
+
+output "pipeline_function_names" {
+  description = "Pipeline function names by lambdas/ directory (validate_artifact, deploy, ...)."
+  value       = { for key, function in aws_lambda_function.pipeline : key => function.function_name }
+}
+
+output "codedeploy_application" {
+  description = "CodeDeploy application shifting traffic between app versions."
+  value       = aws_codedeploy_app.app.name
+}
+
+output "deployment_groups" {
+  description = "CodeDeploy deployment group by alias."
+  value       = { for alias, group in aws_codedeploy_deployment_group.alias : alias => group.deployment_group_name }
+}
+
+output "sns_topic_arn" {
+  description = "Topic receiving release results, alarm changes and (with manual approval) approval requests."
+  value       = aws_sns_topic.release_events.arn
+}

@@ -1,0 +1,178 @@
+# CodePipeline V2 turns "a release was uploaded" into exactly one Step Functions execution at a time
+# (QUEUED). Source: the pipeline/source.zip object holding execution-input.json; the Invoke stage
+# passes that file to the state machine and fails when the execution fails.
+
+resource "aws_iam_role" "codepipeline" {
+  name        = "${local.name}-codepipeline-role"
+  description = "Runs the ${local.pipeline_name} pipeline"
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = { Service = "codepipeline.amazonaws.com" }
+      Action    = "sts:AssumeRole"
+      Condition = { StringEquals = { "aws:SourceAccount" = local.account_id } }
+    }]
+  })
+  permissions_boundary = local.permissions_boundary_arn
+}
+
+resource "aws_iam_role_policy" "codepipeline" {
+  name = "release-pipeline"
+  role = aws_iam_role.codepipeline.id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid      = "ReadSourceObject"
+        Effect   = "Allow"
+        Action   = ["s3:GetObject", "s3:GetObjectVersion"]
+        Resource = "${aws_s3_bucket.artifacts.arn}/${local.pipeline_source_key}"
+      },
+      {
+        Sid      = "CheckSourceBucket"
+        Effect   = "Allow"
+        Action   = ["s3:GetBucketVersioning", "s3:GetBucketLocation"]
+        Resource = aws_s3_bucket.artifacts.arn
+      },
+      {
+        # The artifact store lives under a prefix named after the pipeline (truncated to 20 characters).
+        Sid      = "ArtifactStore"
+        Effect   = "Allow"
+        Action   = ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"]
+        Resource = "${aws_s3_bucket.artifacts.arn}/${substr(local.pipeline_name, 0, 20)}/*"
+      },
+      {
+        Sid      = "EncryptArtifacts"
+        Effect   = "Allow"
+        Action   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"]
+        Resource = aws_kms_key.pipeline.arn
+      },
+      {
+        Sid      = "StartRelease"
+        Effect   = "Allow"
+        Action   = ["states:StartExecution", "states:DescribeStateMachine"]
+        Resource = aws_sfn_state_machine.release.arn
+      },
+      {
+        Sid      = "FollowRelease"
+        Effect   = "Allow"
+        Action   = ["states:DescribeExecution", "states:StopExecution"]
+        Resource = "arn:${local.partition}:states:${local.region}:${local.account_id}:execution:${local.state_machine_name}:*"
+      },
+    ]
+  })
+}
+
+resource "aws_codepipeline" "release" {
+  name           = local.pipeline_name
+  pipeline_type  = "V2"
+  execution_mode = "QUEUED"
+  role_arn       = aws_iam_role.codepipeline.arn
+
+  artifact_store {
+    location = aws_s3_bucket.artifacts.bucket
+    type     = "S3"
+
+    encryption_key {
+      id   = aws_kms_key.pipeline.arn
+      type = "KMS"
+    }
+  }
+
+  stage {
+    name = "Source"
+
+    action {
+      name             = "ReleaseUpload"
+      category         = "Source"
+      owner            = "AWS"
+      provider         = "S3"
+      version          = "1"
+      output_artifacts = ["release_input"]
+
+      configuration = {
+        S3Bucket    = aws_s3_bucket.artifacts.bucket
+        S3ObjectKey = local.pipeline_source_key
+        # Started by the artifact-uploaded EventBridge rule instead of polling.
+        PollForSourceChanges = "false"
+      }
+    }
+  }
+
+  stage {
+    name = "Release"
+
+    action {
+      name            = "RunStateMachine"
+      category        = "Invoke"
+      owner           = "AWS"
+      provider        = "StepFunctions"
+      version         = "1"
+      input_artifacts = ["release_input"]
+
+      configuration = {
+        StateMachineArn     = aws_sfn_state_machine.release.arn
+        ExecutionNamePrefix = "release"
+        InputType           = "FilePath"
+        Input               = "execution-input.json"
+      }
+    }
+  }
+
+  depends_on = [aws_iam_role_policy.codepipeline]
+}
+
+# ---------------------------------------------------------------- Trigger: S3 Object Created → pipeline
+
+resource "aws_cloudwatch_event_rule" "artifact_uploaded" {
+  name        = "${local.name}-artifact-uploaded"
+  description = "Starts ${local.pipeline_name} when a release is uploaded to ${local.pipeline_source_key}"
+  event_pattern = jsonencode({
+    source      = ["aws.s3"]
+    detail-type = ["Object Created"]
+    detail = {
+      bucket = { name = [aws_s3_bucket.artifacts.bucket] }
+      object = { key = [local.pipeline_source_key] }
+    }
+  })
+}
+
+resource "aws_iam_role" "pipeline_trigger" {
+  name        = "${local.name}-pipeline-trigger-role"
+  description = "Lets the ${local.name}-artifact-uploaded rule start ${local.pipeline_name}"
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = { Service = "events.amazonaws.com" }
+      Action    = "sts:AssumeRole"
+      Condition = {
+        StringEquals = { "aws:SourceAccount" = local.account_id }
+        ArnEquals    = { "aws:SourceArn" = "arn:${local.partition}:events:${local.region}:${local.account_id}:rule/${local.name}-artifact-uploaded" }
+      }
+    }]
+  })
+  permissions_boundary = local.permissions_boundary_arn
+}
+
+resource "aws_iam_role_policy" "pipeline_trigger" {
+  name = "start-pipeline"
+  role = aws_iam_role.pipeline_trigger.id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid      = "StartReleasePipeline"
+      Effect   = "Allow"
+      Action   = "codepipeline:StartPipelineExecution"
+      Resource = aws_codepipeline.release.arn
+    }]
+  })
+}
+
+resource "aws_cloudwatch_event_target" "artifact_uploaded" {
+  rule      = aws_cloudwatch_event_rule.artifact_uploaded.name
+  target_id = "release-pipeline"
+  arn       = aws_codepipeline.release.arn
+  role_arn  = aws_iam_role.pipeline_trigger.arn
+}

@@ -1,0 +1,43 @@
+provider "aws" {
+  region = var.aws_region
+
+  default_tags {
+    tags = merge(var.tags, {
+      Project   = var.project
+      ManagedBy = "terraform"
+    })
+  }
+}
+
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
+data "aws_region" "current" {}
+
+# Names and ARNs shared by every file. Each name below is listed in hooks/pre_gen_project.py, which
+# limits the slug so the longest of them still fits AWS's length limits.
+locals {
+  name       = var.project
+  account_id = data.aws_caller_identity.current.account_id
+  partition  = data.aws_partition.current.partition
+  region     = data.aws_region.current.name
+
+  app_function_name  = "${local.name}-app"
+  state_machine_name = "${local.name}-release"
+  pipeline_name      = "${local.name}-release"
+  codedeploy_app     = "${local.name}-app"
+  release_aliases    = toset(["staging", "production"])
+
+  # The object whose creation starts a release (see scripts/package.py upload).
+  pipeline_source_key = "pipeline/source.zip"
+  releases_prefix     = "releases/"
+
+  # Built ARNs (rather than resource attributes) where a policy would otherwise form a dependency cycle.
+  app_function_arn     = "arn:${local.partition}:lambda:${local.region}:${local.account_id}:function:${local.app_function_name}"
+  state_machine_arn    = "arn:${local.partition}:states:${local.region}:${local.account_id}:stateMachine:${local.state_machine_name}"
+  codedeploy_app_arn   = "arn:${local.partition}:codedeploy:${local.region}:${local.account_id}:application:${local.codedeploy_app}"
+  deployment_group_arn = "arn:${local.partition}:codedeploy:${local.region}:${local.account_id}:deploymentgroup:${local.codedeploy_app}"
+
+  # Roles get the bootstrap's permissions boundary so the CI apply role cannot create a role more
+  # powerful than this stack needs (see terraform/bootstrap/iam.tf).
+  permissions_boundary_arn = var.permissions_boundary_name == "" ? null : "arn:${local.partition}:iam::${local.account_id}:policy/${var.permissions_boundary_name}"
+}

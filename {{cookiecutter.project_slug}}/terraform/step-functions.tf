@@ -1,0 +1,86 @@
+resource "aws_cloudwatch_log_group" "state_machine" {
+  # The /aws/vendedlogs/ prefix keeps Step Functions from growing the account's log resource policy.
+  name              = "/aws/vendedlogs/states/${local.state_machine_name}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = aws_kms_key.pipeline.arn
+}
+
+resource "aws_iam_role" "state_machine" {
+  name        = "${local.name}-state-machine-role"
+  description = "Runs the ${local.state_machine_name} state machine"
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = { Service = "states.amazonaws.com" }
+      Action    = "sts:AssumeRole"
+      Condition = {
+        StringEquals = { "aws:SourceAccount" = local.account_id }
+        ArnLike      = { "aws:SourceArn" = "arn:${local.partition}:states:${local.region}:${local.account_id}:stateMachine:${local.state_machine_name}" }
+      }
+    }]
+  })
+  permissions_boundary = local.permissions_boundary_arn
+}
+
+resource "aws_iam_role_policy" "state_machine" {
+  name = "invoke-pipeline-functions"
+  role = aws_iam_role.state_machine.id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid      = "InvokePipelineFunctions"
+        Effect   = "Allow"
+        Action   = "lambda:InvokeFunction"
+        Resource = flatten([for function in aws_lambda_function.pipeline : [function.arn, "${function.arn}:*"]])
+      },
+      {
+        # Step Functions configures log delivery with these; they have no resource-level permissions.
+        Sid    = "DeliverExecutionLogs"
+        Effect = "Allow"
+        Action = [
+          "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
+          "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies", "logs:DescribeLogGroups",
+        ]
+        Resource = "*"
+      },
+      {
+        Sid      = "XRayTraces"
+        Effect   = "Allow"
+        Action   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets"]
+        Resource = "*"
+      },
+    ]
+  })
+}
+
+resource "aws_sfn_state_machine" "release" {
+  name     = local.state_machine_name
+  type     = "STANDARD"
+  role_arn = aws_iam_role.state_machine.arn
+
+  # Every placeholder is always passed (the approval one empty when approval is off) so templatefile
+  # never fails on a variable the chosen ASL does not use.
+  definition = templatefile("${path.module}/../state_machine.asl.json", {
+    validate_artifact_function_arn = aws_lambda_function.pipeline["validate_artifact"].arn
+    deploy_function_arn            = aws_lambda_function.pipeline["deploy"].arn
+    deployment_status_function_arn = aws_lambda_function.pipeline["deployment_status"].arn
+    smoke_tests_function_arn       = aws_lambda_function.pipeline["smoke_tests"].arn
+    rollback_function_arn          = aws_lambda_function.pipeline["rollback"].arn
+    approval_notifier_function_arn = var.manual_approval ? aws_lambda_function.pipeline["approval_notifier"].arn : ""
+  })
+
+  logging_configuration {
+    log_destination        = "${aws_cloudwatch_log_group.state_machine.arn}:*"
+    include_execution_data = true
+    level                  = "ALL"
+  }
+
+  tracing_configuration {
+    enabled = true
+  }
+
+  # The role must be able to invoke and log before the first execution.
+  depends_on = [aws_iam_role_policy.state_machine]
+}
