@@ -1,0 +1,82 @@
+"""Fixtures for the local pipeline: one embedded endpoint for the adapter tests, one `local.py up`
+environment shared by every pipeline scenario (session scoped: start once, release many times)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPTS = ROOT / "scripts"
+HERE = Path(__file__).resolve().parent
+for path in (SCRIPTS, HERE):  # explicit, so any pytest import mode finds local_aws and _helpers
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
+
+from _helpers import zip_source  # noqa: E402
+from local_aws import process  # noqa: E402
+
+REGION = "us-east-2"
+ACCOUNT = "123456789012"
+
+
+@pytest.fixture(scope="session")
+def endpoint(tmp_path_factory):
+    """A bare embedded endpoint (no Terraform) with a fast CodeDeploy clock: 1 minute = 0.05 s."""
+    state_dir = tmp_path_factory.mktemp("local-aws")
+    ep = process.start(state_dir, minute_seconds=0.05)
+    yield ep
+    process.stop(state_dir)
+
+
+@pytest.fixture(scope="session")
+def aws(endpoint):
+    import boto3
+    from botocore.config import Config
+
+    session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
+
+    def client(service: str, retries: int | None = None):
+        config = Config(retries={"total_max_attempts": retries}) if retries else None
+        return session.client(service, endpoint_url=endpoint.url, config=config)
+
+    return client
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_faults(request):
+    yield
+    if "endpoint" in request.fixturenames:
+        request.getfixturevalue("endpoint").clear_faults()
+
+
+@pytest.fixture(scope="session")
+def lambda_role(aws):
+    iam = aws("iam")
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    return iam.create_role(RoleName="local-aws-test-role", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+
+
+@pytest.fixture
+def make_function(aws, lambda_role):
+    """Create a function from handler source; returns its (unique) name."""
+
+    def make(source: str, timeout: int = 10, env: dict | None = None, publish: bool = False) -> str:
+        name = f"fn-{uuid.uuid4().hex[:10]}"
+        aws("lambda").create_function(
+            FunctionName=name,
+            Runtime="python3.12",
+            Role=lambda_role,
+            Handler="handler.handler",
+            Code={"ZipFile": zip_source(source)},
+            Timeout=timeout,
+            Environment={"Variables": env or {}},
+            Publish=publish,
+        )
+        return name
+
+    return make
