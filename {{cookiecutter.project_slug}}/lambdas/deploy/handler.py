@@ -167,16 +167,24 @@ def publish_staging_version(settings: Settings, event: Mapping[str, Any]) -> str
     )
     # CodeSha256 makes Lambda refuse to publish if $LATEST is not exactly the validated artifact
     # (e.g. a concurrent update slipped in).
-    version = lam.publish_version(
+    published = lam.publish_version(
         FunctionName=settings.function_name,
         Description=commit,
         CodeSha256=hex_to_lambda_sha(sha_hex),
-    )["Version"]
+    )
+    version = published["Version"]
+    if published.get("Description") != commit:
+        # Unchanged code: Lambda returned the existing version instead of publishing a new one.
+        logger.info(
+            "code unchanged; reusing existing version",
+            extra={"version": version, "published_for": published.get("Description")},
+        )
     logger.info("published version", extra={"version": version, "artifact": f"s3://{bucket}/{key}"})
     return version
 
 
 def check_production_version(settings: Settings, event: Mapping[str, Any]) -> str:
+    """The version staging received must still hold the validated artifact."""
     commit = require_str(event, "commit_sha")
     version = require_str(event, "target_version")
     try:
@@ -189,9 +197,19 @@ def check_production_version(settings: Settings, event: Mapping[str, Any]) -> st
                 f"version {version} of {settings.function_name} does not exist"
             ) from None
         raise
-    if config.get("Description") != commit:
+    expected_sha = event.get("artifact_sha256")
+    if isinstance(expected_sha, str):
+        # Compare code, not Description: Lambda hands back the previous version when the code is
+        # unchanged (e.g. a docs-only commit), and that version carries the older commit.
+        if config.get("CodeSha256") != hex_to_lambda_sha(expected_sha):
+            raise VersionMismatchError(
+                f"version {version} of {settings.function_name} has CodeSha256 "
+                f"{config.get('CodeSha256')}, not the validated artifact's "
+                f"{hex_to_lambda_sha(expected_sha)}; production only promotes what staging tested"
+            )
+    elif config.get("Description") != commit:
         raise VersionMismatchError(
-            f"version {version} of {settings.function_name} was built from commit "
+            f"version {version} of {settings.function_name} was published for commit "
             f"{config.get('Description')!r}, not {commit!r}; production only promotes what staging tested"
         )
     return version

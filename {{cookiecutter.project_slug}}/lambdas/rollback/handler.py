@@ -1,6 +1,7 @@
 """Roll a failed release back.
 
-Input: the execution state; its "production" and "staging" deploy records (whichever exist).
+Input: {"state": <execution state>} (or the state itself); its "production" and "staging" deploy
+records, whichever exist.
 For each (production first): stop the alias's active CodeDeploy deployment with auto-rollback,
 then point the alias back at previous_version with routing cleared. A record whose
 previous_version is null (first release, or the alias was already on the version) is left alone
@@ -110,4 +111,7 @@ def roll_back(state: Mapping[str, Any], function_name: str) -> dict[str, Any]:
 
 @lambda_entrypoint(logger)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return roll_back(event, require_env("APP_FUNCTION_NAME"))
+    state = event.get("state", event)
+    if not isinstance(state, Mapping):
+        raise InvalidInputError(f"event field 'state' must be an object, got {type(state).__name__}")
+    return roll_back(state, require_env("APP_FUNCTION_NAME"))

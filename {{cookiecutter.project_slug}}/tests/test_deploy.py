@@ -1,0 +1,264 @@
+import hashlib
+import json
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from package import deterministic_zip
+
+FUNCTION = "orders-app"
+BUCKET = "artifacts"
+APPLICATION = "orders-app"
+COMMIT_A = "a" * 40
+COMMIT_B = "b" * 40
+COMMIT_C = "c" * 40
+
+
+def app_zip(marker: str) -> bytes:
+    return deterministic_zip([("handler.py", f"def handler(e, c):\n    return {marker!r}\n".encode())])
+
+
+@pytest.fixture
+def deploy(load_lambda, aws, monkeypatch):
+    monkeypatch.setenv("APP_FUNCTION_NAME", FUNCTION)
+    monkeypatch.setenv("CODEDEPLOY_APPLICATION", APPLICATION)
+    monkeypatch.setenv("STAGING_DEPLOYMENT_GROUP", "staging")
+    monkeypatch.setenv("PRODUCTION_DEPLOYMENT_GROUP", "production")
+    return load_lambda("deploy")
+
+
+@pytest.fixture
+def lam(aws):
+    iam = boto3.client("iam")
+    role = iam.create_role(
+        RoleName="app-role",
+        AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
+    )["Role"]["Arn"]
+    client = boto3.client("lambda")
+    client.create_function(
+        FunctionName=FUNCTION,
+        Runtime="python3.12",
+        Role=role,
+        Handler="handler.handler",
+        Code={"ZipFile": app_zip("initial")},
+    )
+    for alias in ("staging", "production"):
+        client.create_alias(FunctionName=FUNCTION, Name=alias, FunctionVersion="$LATEST")
+    boto3.client("s3").create_bucket(Bucket=BUCKET)
+    cd = boto3.client("codedeploy")
+    cd.create_application(applicationName=APPLICATION, computePlatform="Lambda")
+    for group in ("staging", "production"):
+        cd.create_deployment_group(
+            applicationName=APPLICATION,
+            deploymentGroupName=group,
+            serviceRoleArn=role,
+            deploymentConfigName="CodeDeployDefault.LambdaAllAtOnce",
+            deploymentStyle={"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"},
+        )
+    return client
+
+
+def release(commit: str, marker: str | None = None) -> dict:
+    data = app_zip(marker or commit[:4])
+    key = f"releases/{commit}/app.zip"
+    boto3.client("s3").put_object(Bucket=BUCKET, Key=key, Body=data)
+    return {
+        "stage": "staging",
+        "commit_sha": commit,
+        "artifact_bucket": BUCKET,
+        "artifact_key": key,
+        "artifact_sha256": hashlib.sha256(data).hexdigest(),
+    }
+
+
+def versions(lam):
+    return {
+        v["Version"]: v["Description"]
+        for v in lam.list_versions_by_function(FunctionName=FUNCTION)["Versions"]
+        if v["Version"] != "$LATEST"
+    }
+
+
+def alias_version(lam, alias):
+    return lam.get_alias(FunctionName=FUNCTION, Name=alias)["FunctionVersion"]
+
+
+def test_first_release_points_alias_directly(deploy, lam, context):
+    result = deploy.handler(release(COMMIT_A), context)
+    assert result == {
+        "alias": "staging",
+        "function_name": FUNCTION,
+        "previous_version": None,
+        "target_version": "1",
+        "deployment_id": None,
+        "action": "first_release",
+    }
+    assert versions(lam) == {"1": COMMIT_A}
+    assert alias_version(lam, "staging") == "1"
+    assert alias_version(lam, "production") == "$LATEST"
+
+
+def test_same_commit_again_reuses_version_and_does_nothing(deploy, lam, context):
+    deploy.handler(release(COMMIT_A), context)
+    again = deploy.handler(release(COMMIT_A), context)
+    assert again["action"] == "already_deployed"
+    assert again["target_version"] == "1"
+    assert again["previous_version"] is None
+    assert versions(lam) == {"1": COMMIT_A}
+
+
+def test_later_release_creates_codedeploy_deployment(deploy, lam, context):
+    deploy.handler(release(COMMIT_A), context)
+    result = deploy.handler(release(COMMIT_B), context)
+    assert result["action"] == "deployment_created"
+    assert (result["previous_version"], result["target_version"]) == ("1", "2")
+    assert versions(lam) == {"1": COMMIT_A, "2": COMMIT_B}
+    info = boto3.client("codedeploy").get_deployment(deploymentId=result["deployment_id"])["deploymentInfo"]
+    assert info["deploymentGroupName"] == "staging"
+    revision = info["revision"]
+    assert revision["revisionType"] == "AppSpecContent"
+    content = revision["appSpecContent"]["content"]
+    assert revision["appSpecContent"]["sha256"] == hashlib.sha256(content.encode()).hexdigest()
+    props = json.loads(content)["Resources"][0]["app"]["Properties"]
+    assert props == {"Name": FUNCTION, "Alias": "staging", "CurrentVersion": "1", "TargetVersion": "2"}
+    # The alias moves only through CodeDeploy.
+    assert alias_version(lam, "staging") == "1"
+
+
+def test_in_flight_deployment_for_same_target_is_reused(deploy, lam, context):
+    deploy.handler(release(COMMIT_A), context)
+    first = deploy.handler(release(COMMIT_B), context)
+    second = deploy.handler(release(COMMIT_B), context)
+    assert second["action"] == "reused_deployment"
+    assert second["deployment_id"] == first["deployment_id"]
+    assert second["previous_version"] == "1"
+    assert versions(lam) == {"1": COMMIT_A, "2": COMMIT_B}
+
+
+def test_in_flight_deployment_for_other_target_fails_naming_it(deploy, lam, context):
+    deploy.handler(release(COMMIT_A), context)
+    first = deploy.handler(release(COMMIT_B), context)
+    with pytest.raises(deploy.DeploymentInProgressError, match=first["deployment_id"]) as err:
+        deploy.handler(release(COMMIT_C), context)
+    assert "version 2, not 3" in str(err.value)
+
+
+def test_production_promotes_the_staging_version(deploy, lam, context):
+    staged = deploy.handler(release(COMMIT_A), context)
+    event = {"stage": "production", "commit_sha": COMMIT_A, "target_version": staged["target_version"]}
+    result = deploy.handler(event, context)
+    assert result["alias"] == "production"
+    assert result["action"] == "first_release"
+    assert alias_version(lam, "production") == "1"
+    assert versions(lam) == {"1": COMMIT_A}  # nothing new published
+
+
+def test_production_checks_code_sha(deploy, lam, context):
+    staged_event = release(COMMIT_A)
+    staged = deploy.handler(staged_event, context)
+    good = {**staged_event, "stage": "production", "target_version": staged["target_version"]}
+    assert deploy.handler(good, context)["target_version"] == "1"
+    with pytest.raises(deploy.VersionMismatchError, match="CodeSha256"):
+        deploy.handler({**good, "artifact_sha256": "0" * 64}, context)
+
+
+def test_production_refuses_version_of_another_commit(deploy, lam, context):
+    deploy.handler(release(COMMIT_A), context)
+    event = {"stage": "production", "commit_sha": COMMIT_B, "target_version": "1"}
+    with pytest.raises(deploy.VersionMismatchError, match="not 'bbbb"):
+        deploy.handler(event, context)
+
+
+def test_production_refuses_unknown_version(deploy, lam, context):
+    event = {"stage": "production", "commit_sha": COMMIT_A, "target_version": "42"}
+    with pytest.raises(deploy.VersionMismatchError, match="does not exist"):
+        deploy.handler(event, context)
+
+
+def test_missing_alias(deploy, lam, context):
+    lam.delete_alias(FunctionName=FUNCTION, Name="staging")
+    with pytest.raises(deploy.AliasNotFoundError, match="apply terraform"):
+        deploy.handler(release(COMMIT_A), context)
+
+
+def test_invalid_stage(deploy, lam, context):
+    from shared.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match="stage"):
+        deploy.handler({**release(COMMIT_A), "stage": "prod"}, context)
+
+
+def test_missing_configuration(deploy, lam, context, monkeypatch):
+    from shared.errors import ConfigurationError
+
+    monkeypatch.delenv("CODEDEPLOY_APPLICATION")
+    with pytest.raises(ConfigurationError, match="CODEDEPLOY_APPLICATION"):
+        deploy.handler(release(COMMIT_A), context)
+
+
+def test_appspec_target_of_foreign_deployment_is_unknown(deploy):
+    assert deploy.appspec_target({"revision": {"appSpecContent": {"content": "version: 0.0\n"}}}) == (
+        None,
+        None,
+        None,
+    )
+    assert deploy.appspec_current({}) is None
+
+
+def test_hex_to_lambda_sha_matches_lambda_format(deploy, lam):
+    data = app_zip("initial")
+    reported = lam.get_function_configuration(FunctionName=FUNCTION)["CodeSha256"]
+    assert deploy.hex_to_lambda_sha(hashlib.sha256(data).hexdigest()) == reported
+
+
+class StubbedCodeDeploy:
+    """CodeDeploy edge cases moto cannot produce, with real Lambda calls going to moto."""
+
+    def __init__(self, deploy, monkeypatch):
+        self.cd = boto3.client("codedeploy")
+        self.stubber = Stubber(self.cd)
+        real = deploy.client
+        monkeypatch.setattr(deploy, "client", lambda name: self.cd if name == "codedeploy" else real(name))
+
+
+def test_deployment_limit_exceeded_names_the_blocking_deployment(deploy, lam, context, monkeypatch):
+    deploy.handler(release(COMMIT_A), context)
+    stub = StubbedCodeDeploy(deploy, monkeypatch)
+    group = {"applicationName": APPLICATION, "deploymentGroupName": "staging", "includeOnlyStatuses": deploy.ACTIVE_STATUSES}
+    stub.stubber.add_response("list_deployments", {"deployments": []}, group)
+    stub.stubber.add_client_error(
+        "create_deployment", "DeploymentLimitExceededException", "The deployment limit was exceeded."
+    )
+    stub.stubber.add_response("list_deployments", {"deployments": ["d-OTHER"]}, group)
+    foreign = deploy.build_appspec(FUNCTION, "staging", "1", "7")
+    stub.stubber.add_response(
+        "get_deployment",
+        {"deploymentInfo": {"deploymentId": "d-OTHER", "status": "InProgress",
+                            "revision": {"revisionType": "AppSpecContent", "appSpecContent": {"content": foreign}}}},
+        {"deploymentId": "d-OTHER"},
+    )
+    with stub.stubber, pytest.raises(deploy.DeploymentInProgressError, match="d-OTHER.*version 7"):
+        deploy.handler(release(COMMIT_B), context)
+    stub.stubber.assert_no_pending_responses()
+
+
+def test_deployment_limit_exceeded_with_nothing_visible(deploy, lam, context, monkeypatch):
+    deploy.handler(release(COMMIT_A), context)
+    stub = StubbedCodeDeploy(deploy, monkeypatch)
+    stub.stubber.add_response("list_deployments", {"deployments": []})
+    stub.stubber.add_client_error("create_deployment", "DeploymentLimitExceededException", "limit")
+    stub.stubber.add_response("list_deployments", {"deployments": []})
+    with stub.stubber, pytest.raises(deploy.DeploymentInProgressError, match="refused a new deployment"):
+        deploy.handler(release(COMMIT_B), context)
+
+
+def test_other_codedeploy_errors_propagate(deploy, lam, context, monkeypatch):
+    from botocore.exceptions import ClientError
+
+    deploy.handler(release(COMMIT_A), context)
+    stub = StubbedCodeDeploy(deploy, monkeypatch)
+    stub.stubber.add_response("list_deployments", {"deployments": []})
+    stub.stubber.add_client_error("create_deployment", "DeploymentGroupDoesNotExistException", "no group")
+    with stub.stubber, pytest.raises(ClientError, match="DeploymentGroupDoesNotExist"):
+        deploy.handler(release(COMMIT_B), context)
