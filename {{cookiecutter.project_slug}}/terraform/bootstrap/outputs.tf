@@ -1,0 +1,51 @@
+output "state_bucket" {
+  description = "Bucket holding the main stack's state (TF_STATE_BUCKET)."
+  value       = aws_s3_bucket.state.bucket
+}
+
+output "state_key" {
+  description = "Key of the main stack's state in the bucket (scripts/terraform.py default; TF_STATE_KEY if you changed it)."
+  value       = var.state_key
+}
+
+output "plan_role_arn" {
+  description = "Role assumed by pull-request workflows for terraform plan."
+  value       = aws_iam_role.plan.arn
+}
+
+output "apply_role_arn" {
+  description = "Role assumed by jobs in the production environment for terraform apply."
+  value       = aws_iam_role.apply.arn
+}
+
+output "permissions_boundary_arn" {
+  description = "Boundary every role of the main stack must carry (variable permissions_boundary_name there)."
+  value       = aws_iam_policy.workload_boundary.arn
+}
+
+output "oidc_provider_arn" {
+  description = "The account's GitHub Actions OIDC provider."
+  value       = local.oidc_provider_arn
+}
+
+output "github_repository_variables" {
+  description = "Repository variables (Settings > Secrets and variables > Actions > Variables) the workflows read. None of them is secret."
+  value = {
+    AWS_REGION         = var.aws_region
+    AWS_PLAN_ROLE_ARN  = aws_iam_role.plan.arn
+    AWS_APPLY_ROLE_ARN = aws_iam_role.apply.arn
+    TF_STATE_BUCKET    = aws_s3_bucket.state.bucket
+    TF_STATE_KEY       = var.state_key
+  }
+}
+
+output "github_cli_commands" {
+  description = "The same variables as gh commands, ready to paste."
+  value = join("\n", [
+    "gh variable set AWS_REGION --repo ${var.github_repository} --body '${var.aws_region}'",
+    "gh variable set AWS_PLAN_ROLE_ARN --repo ${var.github_repository} --body '${aws_iam_role.plan.arn}'",
+    "gh variable set AWS_APPLY_ROLE_ARN --repo ${var.github_repository} --body '${aws_iam_role.apply.arn}'",
+    "gh variable set TF_STATE_BUCKET --repo ${var.github_repository} --body '${aws_s3_bucket.state.bucket}'",
+    "gh variable set TF_STATE_KEY --repo ${var.github_repository} --body '${var.state_key}'",
+  ])
+}
