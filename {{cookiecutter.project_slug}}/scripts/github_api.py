@@ -1,0 +1,251 @@
+"""Minimal GitHub REST client for CI scripts (standard library only).
+
+Why not PyGithub/requests: the workflows run these scripts before any dependency
+install, and the API surface needed (issue comments, issues) is tiny.
+
+The client retries what GitHub documents as transient: 5xx answers, network
+errors, and secondary rate limits (403/429 carrying ``retry-after`` or an
+exhausted ``x-ratelimit-remaining``). Waits are bounded and the sleep function
+is injectable so tests run instantly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+DEFAULT_API_URL = "https://api.github.com"
+REPOSITORY_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
+API_VERSION = "2022-11-28"
+USER_AGENT = "plan-comment-script"
+
+
+class GitHubError(Exception):
+    """A GitHub API call failed for a reason retrying will not fix."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class PermissionDenied(GitHubError):
+    """The token may not perform the call (403/404), e.g. a fork's read-only token."""
+
+
+class RetriesExhausted(GitHubError):
+    """Transient failures (5xx, rate limits, network) outlasted the retry budget."""
+
+
+class ConfigError(Exception):
+    """Required environment is missing or malformed."""
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    headers: dict[str, str]
+    body: Any
+
+    def next_link(self) -> str | None:
+        return parse_next_link(self.headers.get("link", ""))
+
+
+def parse_next_link(link_header: str) -> str | None:
+    """Return the rel="next" URL of an RFC 8288 Link header, if any."""
+    for part in link_header.split(","):
+        match = re.match(r"\s*<([^>]+)>\s*;(.*)", part)
+        if match and re.search(r'\brel="?next"?', match.group(2)):
+            return match.group(1)
+    return None
+
+
+@dataclass
+class GitHubClient:
+    token: str
+    repository: str
+    api_url: str = DEFAULT_API_URL
+    max_attempts: int = 5
+    base_delay: float = 1.0
+    max_delay: float = 60.0
+    timeout: float = 30.0
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.time
+    log: Callable[[str], None] = field(default=lambda msg: print(msg, flush=True))
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **kwargs: Any) -> GitHubClient:
+        env = dict(os.environ if env is None else env)
+        missing = [name for name in ("GITHUB_TOKEN", "GITHUB_REPOSITORY") if not env.get(name)]
+        if missing:
+            raise ConfigError(
+                f"missing environment variable(s): {', '.join(missing)}. In a workflow pass the "
+                "job token as GITHUB_TOKEN (env: GITHUB_TOKEN set from github.token); "
+                "GITHUB_REPOSITORY is set by the runner (locally export it as owner/name)."
+            )
+        repository = env["GITHUB_REPOSITORY"]
+        if not REPOSITORY_RE.match(repository):
+            raise ConfigError(f"GITHUB_REPOSITORY must look like owner/name, got {repository!r}")
+        api_url = (env.get("GITHUB_API_URL") or DEFAULT_API_URL).rstrip("/")
+        if not api_url.startswith(("https://", "http://")):
+            raise ConfigError(f"GITHUB_API_URL must be an http(s) URL, got {api_url!r}")
+        return cls(token=env["GITHUB_TOKEN"], repository=repository, api_url=api_url, **kwargs)
+
+    # -- low level -------------------------------------------------------------------
+
+    def url(self, path: str, query: dict[str, Any] | None = None) -> str:
+        url = f"{self.api_url}/repos/{self.repository}/{path.lstrip('/')}"
+        if query:
+            url += "?" + urllib.parse.urlencode(query)
+        return url
+
+    def request(self, method: str, url: str, payload: Any = None) -> Response:
+        data = None if payload is None else json.dumps(payload).encode()
+        for attempt in range(1, self.max_attempts + 1):
+            # The URL is always api_url (http/https, checked in from_env) plus a path.
+            req = urllib.request.Request(url, data=data, method=method)  # noqa: S310
+            req.add_header("Accept", "application/vnd.github+json")
+            req.add_header("Authorization", f"Bearer {self.token}")
+            req.add_header("X-GitHub-Api-Version", API_VERSION)
+            req.add_header("User-Agent", USER_AGENT)
+            if data is not None:
+                req.add_header("Content-Type", "application/json")
+            try:
+                with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310
+                    return Response(resp.status, _lower(resp.headers), _decode(resp.read()))
+            except urllib.error.HTTPError as err:
+                headers = _lower(err.headers)
+                body = _decode(err.read())
+                delay = self._retry_delay(err.code, headers, body, attempt)
+                if delay is None:
+                    raise self._final_error(method, url, err.code, body) from None
+                reason = f"HTTP {err.code}"
+            except (urllib.error.URLError, TimeoutError, ConnectionError) as err:
+                delay = self._backoff(attempt)
+                reason = f"network error ({getattr(err, 'reason', err)})"
+            if attempt == self.max_attempts:
+                raise RetriesExhausted(
+                    f"{method} {url} still failing after {self.max_attempts} attempts: {reason}"
+                )
+            self.log(
+                f"GitHub API {method} {url}: {reason}; "
+                f"retry {attempt}/{self.max_attempts - 1} in {delay:.0f}s"
+            )
+            self.sleep(delay)
+        raise AssertionError("unreachable")
+
+    def _backoff(self, attempt: int) -> float:
+        return min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
+
+    def _retry_delay(
+        self, status: int, headers: dict[str, str], body: Any, attempt: int
+    ) -> float | None:
+        """Seconds to wait before retrying, or None when the error is final."""
+        if status >= 500:
+            return self._backoff(attempt)
+        if status in (403, 429):
+            retry_after = headers.get("retry-after")
+            if retry_after and retry_after.strip().isdigit():
+                return min(self.max_delay, max(1.0, float(retry_after)))
+            if headers.get("x-ratelimit-remaining") == "0":
+                reset = headers.get("x-ratelimit-reset", "")
+                wait = float(reset) - self.clock() if reset.isdigit() else self.max_delay
+                return min(self.max_delay, max(1.0, wait))
+            if status == 429 or "rate limit" in _message(body).lower():
+                # GitHub: without headers, wait at least a minute (capped by max_delay).
+                return self.max_delay
+        return None
+
+    def _final_error(self, method: str, url: str, status: int, body: Any) -> GitHubError:
+        message = f"{method} {url} failed: HTTP {status}: {_message(body) or 'no message'}"
+        if status in (403, 404):
+            return PermissionDenied(message, status)
+        return GitHubError(message, status)
+
+    def paginate(self, url: str, max_pages: int = 50) -> Iterator[Any]:
+        """Yield items of a list endpoint, following Link: rel="next"."""
+        pages = 0
+        next_url: str | None = url
+        while next_url:
+            pages += 1
+            if pages > max_pages:
+                raise GitHubError(f"more than {max_pages} pages at {url}; refusing to scan further")
+            resp = self.request("GET", next_url)
+            if not isinstance(resp.body, list):
+                raise GitHubError(
+                    f"GET {next_url} returned {type(resp.body).__name__}, expected a list"
+                )
+            yield from resp.body
+            next_url = resp.next_link()
+
+    # -- issue comments (pull requests are issues for comments) -----------------------
+
+    def find_comment(self, number: int, marker: str) -> dict[str, Any] | None:
+        for comment in self.paginate(self.url(f"issues/{number}/comments", {"per_page": 100})):
+            if marker in (comment.get("body") or ""):
+                return comment
+        return None
+
+    def upsert_comment(self, number: int, marker: str, body: str) -> tuple[str, dict[str, Any]]:
+        """Update the comment carrying ``marker`` or create one. Returns (action, comment)."""
+        existing = self.find_comment(number, marker)
+        if existing:
+            resp = self.request(
+                "PATCH", self.url(f"issues/comments/{existing['id']}"), {"body": body}
+            )
+            return "updated", resp.body
+        resp = self.request("POST", self.url(f"issues/{number}/comments"), {"body": body})
+        return "created", resp.body
+
+    # -- issues ------------------------------------------------------------------------
+
+    def find_open_issue(self, marker: str) -> dict[str, Any] | None:
+        query = {"state": "open", "per_page": 100}
+        for issue in self.paginate(self.url("issues", query)):
+            if "pull_request" in issue:
+                continue
+            if marker in (issue.get("body") or ""):
+                return issue
+        return None
+
+    def upsert_issue(
+        self, marker: str, title: str, body: str, labels: list[str]
+    ) -> tuple[str, dict[str, Any]]:
+        existing = self.find_open_issue(marker)
+        if existing:
+            resp = self.request(
+                "PATCH", self.url(f"issues/{existing['number']}"), {"title": title, "body": body}
+            )
+            return "updated", resp.body
+        # Labels are dropped silently by GitHub when the token may not set them; the
+        # marker, not the label, is what finds the issue next time.
+        resp = self.request(
+            "POST", self.url("issues"), {"title": title, "body": body, "labels": labels}
+        )
+        return "created", resp.body
+
+
+def _lower(headers: Any) -> dict[str, str]:
+    return {k.lower(): v for k, v in (headers.items() if headers else [])}
+
+
+def _decode(raw: bytes) -> Any:
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw.decode(errors="replace")
+
+
+def _message(body: Any) -> str:
+    if isinstance(body, dict):
+        return str(body.get("message", ""))
+    return str(body or "")[:300]
