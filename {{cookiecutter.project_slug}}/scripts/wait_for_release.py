@@ -3,17 +3,22 @@
 
     wait_for_release.py --commit SHA [--state-machine-arn ARN] [--pipeline-name NAME]
         [--region R] [--since ISO8601] [--timeout SECONDS] [--find-timeout SECONDS]
+        [--stop-at-state NAME]
 
 After `make release-upload`, CodePipeline starts the release state machine with
 execution-input.json, whose `commit_sha` names the commit. This script finds that
 Step Functions execution (started after --since), follows it until it ends, and
 prints the state reached, the error/cause of a failure and console links.
 
-Exit codes: 0 released; 1 the release failed, rolled back, timed out or was
-aborted; 2 bad arguments/configuration; 3 gave up waiting (bounded by --timeout).
+Exit codes: 0 released (or reached --stop-at-state); 1 the release failed,
+rolled back, timed out or was aborted; 2 bad arguments/configuration; 3 gave up
+waiting (bounded by --timeout).
 
 The state machine ARN and pipeline name come from the options, else from the
 environment (STATE_MACHINE_ARN, PIPELINE_NAME), else from `terraform output`.
+--timeout and --stop-at-state also read RELEASE_WAIT_TIMEOUT and
+RELEASE_STOP_AT_STATE, so `make release-wait` can be tuned from the environment.
+The default timeout (55 min) fits one 1-hour CI role session.
 """
 
 from __future__ import annotations
@@ -55,9 +60,10 @@ class Settings:
     pipeline_name: str | None
     region: str
     since: dt.datetime
-    timeout: float = 5400.0
+    timeout: float = 3300.0
     find_timeout: float = 900.0
     poll_interval: float = 15.0
+    stop_at_state: str | None = None
 
 
 @dataclass
@@ -72,7 +78,7 @@ class Outcome:
 
     @property
     def succeeded(self) -> bool:
-        return self.status == "SUCCEEDED"
+        return self.status in ("SUCCEEDED", "PAUSED")
 
 
 def execution_console_url(region: str, execution_arn: str) -> str:
@@ -203,6 +209,11 @@ class ReleaseWatcher:
             if state != last_state:
                 self.log(f"  [{self.clock() - start:6.0f}s] {status}: {state or '(starting)'}")
                 last_state = state
+            if status == "RUNNING" and state and state == s.stop_at_state:
+                # e.g. a manual approval: the release goes on without this job.
+                return Outcome(
+                    "PAUSED", execution_arn, state, pipeline_execution_id=pipeline_execution
+                )
             if status in TERMINAL:
                 return Outcome(
                     status=status,
@@ -226,6 +237,11 @@ class ReleaseWatcher:
 
 def report(outcome: Outcome, settings: Settings) -> str:
     url = execution_console_url(settings.region, outcome.execution_arn)
+    if outcome.status == "PAUSED":
+        return (
+            f"Release of {settings.commit[:12]} is waiting in state {outcome.state}; "
+            f"it continues without this job.\n{url}"
+        )
     if outcome.succeeded:
         return f"Release of {settings.commit[:12]} succeeded (last state: {outcome.state}).\n{url}"
     lines = [f"Release of {settings.commit[:12]} {outcome.status} in state {outcome.state}."]
@@ -293,18 +309,32 @@ def resolve_settings(
     if not match:
         raise ConfigError(f"--state-machine-arn is not a state machine ARN: {arn!r}")
     region = region or match.group(1)
-    for name in ("timeout", "find_timeout", "poll_interval"):
-        if getattr(args, name) <= 0:
-            raise ConfigError(f"--{name.replace('_', '-')} must be positive")
+    timeout = args.timeout
+    if timeout is None:
+        raw = env.get("RELEASE_WAIT_TIMEOUT") or "3300"
+        try:
+            timeout = float(raw)
+        except ValueError:
+            raise ConfigError(
+                f"RELEASE_WAIT_TIMEOUT must be a number of seconds, got {raw!r}"
+            ) from None
+    for name, value in (
+        ("timeout", timeout),
+        ("find-timeout", args.find_timeout),
+        ("poll-interval", args.poll_interval),
+    ):
+        if value <= 0:
+            raise ConfigError(f"--{name} must be positive")
     return Settings(
         commit=commit,
         state_machine_arn=arn,
         pipeline_name=pipeline,
         region=region,
         since=parse_since(args.since, now or dt.datetime.now(dt.UTC)),
-        timeout=args.timeout,
+        timeout=timeout,
         find_timeout=args.find_timeout,
         poll_interval=args.poll_interval,
+        stop_at_state=args.stop_at_state or env.get("RELEASE_STOP_AT_STATE") or None,
     )
 
 
@@ -320,12 +350,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--since", help="ignore executions started before this time (default: 5 min ago)"
     )
     parser.add_argument(
-        "--timeout", type=float, default=5400.0, help="overall cap in seconds (90 min)"
+        "--timeout", type=float, help="overall cap in seconds (RELEASE_WAIT_TIMEOUT, default 3300)"
     )
     parser.add_argument(
         "--find-timeout", type=float, default=900.0, help="cap for the execution to appear (15 min)"
     )
     parser.add_argument("--poll-interval", type=float, default=15.0, help="seconds between polls")
+    parser.add_argument(
+        "--stop-at-state",
+        help="report success once the execution waits in this state (RELEASE_STOP_AT_STATE), "
+        "e.g. ApproveProduction",
+    )
     return parser
 
 

@@ -265,6 +265,21 @@ def test_overall_timeout_is_a_cap_on_a_running_release(stubs):
         watcher(stubs, fake_time, [], timeout=30.0, pipeline_name=None).wait()
 
 
+def test_stop_at_state_ends_the_wait_while_the_release_goes_on(stubs):
+    _, sfn_stub, _, _ = stubs
+    fake_time, lines = FakeTime(), []
+    expect_list(sfn_stub, listed("mine", 0))
+    expect_describe(sfn_stub, described("mine", COMMIT))
+    expect_describe(sfn_stub, described("mine", COMMIT))
+    expect_history(sfn_stub, "mine", "RunSmokeTests")
+    expect_describe(sfn_stub, described("mine", COMMIT))
+    expect_history(sfn_stub, "mine", "RunSmokeTests", "ApproveProduction")
+    w = watcher(stubs, fake_time, lines, pipeline_name=None, stop_at_state="ApproveProduction")
+    outcome = w.wait()
+    assert (outcome.status, outcome.succeeded) == ("PAUSED", True)
+    assert "is waiting in state ApproveProduction" in wfr.report(outcome, settings())
+
+
 def test_main_exit_codes_and_error_annotation(stubs, capsys):
     sfn, sfn_stub, cp, _ = stubs
     expect_list(sfn_stub, listed("mine", 0))
@@ -304,6 +319,19 @@ def test_settings_from_env_and_arn_region():
         args(), {"STATE_MACHINE_ARN": SM_ARN, "PIPELINE_NAME": "p"}, no_outputs, NOW
     )
     assert (s.region, s.pipeline_name, s.since) == (REGION, "p", NOW - dt.timedelta(minutes=5))
+    assert (s.timeout, s.stop_at_state) == (3300.0, None)
+
+
+def test_timeout_and_stop_state_from_env():
+    env = {
+        "STATE_MACHINE_ARN": SM_ARN,
+        "RELEASE_WAIT_TIMEOUT": "600",
+        "RELEASE_STOP_AT_STATE": "ApproveProduction",
+    }
+    s = wfr.resolve_settings(args(), env, no_outputs, NOW)
+    assert (s.timeout, s.stop_at_state) == (600.0, "ApproveProduction")
+    with pytest.raises(wfr.ConfigError, match="RELEASE_WAIT_TIMEOUT must be a number"):
+        wfr.resolve_settings(args(), {**env, "RELEASE_WAIT_TIMEOUT": "1h"}, no_outputs, NOW)
 
 
 def test_settings_fall_back_to_terraform_outputs():
