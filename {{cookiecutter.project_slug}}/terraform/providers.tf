@@ -31,9 +31,7 @@ locals {
   pipeline_source_key = "pipeline/source.zip"
   releases_prefix     = "releases/"
 
-  # Built ARNs (rather than resource attributes) where a policy would otherwise form a dependency cycle.
-  app_function_arn     = "arn:${local.partition}:lambda:${local.region}:${local.account_id}:function:${local.app_function_name}"
-  state_machine_arn    = "arn:${local.partition}:states:${local.region}:${local.account_id}:stateMachine:${local.state_machine_name}"
+  # CodeDeploy ARNs are built from names: the resources do not export the ones IAM needs.
   codedeploy_app_arn   = "arn:${local.partition}:codedeploy:${local.region}:${local.account_id}:application:${local.codedeploy_app}"
   deployment_group_arn = "arn:${local.partition}:codedeploy:${local.region}:${local.account_id}:deploymentgroup:${local.codedeploy_app}"
 
