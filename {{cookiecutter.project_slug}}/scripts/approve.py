@@ -52,7 +52,11 @@ def find_waiting_task(events: Iterable[Mapping[str, Any]]) -> Waiting | None:
                 params = json.loads(details.get("parameters") or "{}")
             except ValueError:
                 continue
-            token = (params.get("Payload") or {}).get("task_token") if isinstance(params, dict) else None
+            token = (
+                (params.get("Payload") or {}).get("task_token")
+                if isinstance(params, dict)
+                else None
+            )
             if current_state and isinstance(token, str):
                 waiting[current_state] = token
     if not waiting:
@@ -96,7 +100,7 @@ def execution_arn(sfn: Any, execution: str, machine: str | None) -> str:
 def who_am_i(session: Any) -> str:
     try:
         return session.client("sts").get_caller_identity()["Arn"]
-    except Exception:  # noqa: BLE001 - identity is informational only
+    except Exception:  # identity is informational only
         return os.environ.get("USER", "unknown")
 
 
@@ -119,7 +123,11 @@ def answer(sfn: Any, action: str, arn: str, reason: str | None, actor: str) -> s
         )
     try:
         if action == "approve":
-            output = {"approved_by": actor, "reason": reason, "approved_at": datetime.now(UTC).isoformat()}
+            output = {
+                "approved_by": actor,
+                "reason": reason,
+                "approved_at": datetime.now(UTC).isoformat(),
+            }
             sfn.send_task_success(taskToken=waiting.token, output=json.dumps(output))
         else:
             sfn.send_task_failure(
@@ -140,8 +148,12 @@ def answer(sfn: Any, action: str, arn: str, reason: str | None, actor: str) -> s
 def main(argv: list[str] | None = None, session: Any = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("action", choices=["approve", "reject"])
-    parser.add_argument("--execution", required=True, help="execution name (release-<sha12>) or ARN")
-    parser.add_argument("--state-machine", help="state machine ARN (default: $STATE_MACHINE_ARN or by name)")
+    parser.add_argument(
+        "--execution", required=True, help="execution name (release-<sha12>) or ARN"
+    )
+    parser.add_argument(
+        "--state-machine", help="state machine ARN (default: $STATE_MACHINE_ARN or by name)"
+    )
     parser.add_argument("--reason", help="why; recorded in the execution history")
     args = parser.parse_args(argv)
     if args.action == "reject" and not args.reason:

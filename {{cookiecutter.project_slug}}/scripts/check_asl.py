@@ -16,7 +16,7 @@ import argparse
 import json
 import re
 import shutil
-import subprocess  # noqa: S404 - runs the pinned asl-validator only
+import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -90,9 +90,11 @@ def check_task(name: str, state: Mapping[str, Any]) -> list[str]:
         problems.append(f"State {name}: Task has no Retry")
     else:
         problems += _check_error_list(name, "Retry", state["Retry"])
-        retried = {e for r in state["Retry"] if isinstance(r, Mapping) for e in r.get("ErrorEquals") or []}
+        retried = {
+            e for r in state["Retry"] if isinstance(r, Mapping) for e in r.get("ErrorEquals") or []
+        }
         if "lambda:invoke" in str(state.get("Resource", "")) and not (
-            LAMBDA_RETRY_ERRORS <= retried or "States.ALL" in retried
+            retried >= LAMBDA_RETRY_ERRORS or "States.ALL" in retried
         ):
             missing = ", ".join(sorted(LAMBDA_RETRY_ERRORS - retried))
             problems.append(f"State {name}: Retry does not cover {missing}")
@@ -136,10 +138,16 @@ def check_state(name: str, state: Any, names: set[str]) -> list[str]:
     if kind == "Wait":
         given = [k for k in ("Seconds", "SecondsPath", "Timestamp", "TimestampPath") if k in state]
         if len(given) != 1:
-            problems.append(f"State {name}: Wait needs exactly one of Seconds/SecondsPath/Timestamp/TimestampPath")
-    if kind == "Fail":
-        if not ({"Error", "ErrorPath"} & state.keys()) or not ({"Cause", "CausePath"} & state.keys()):
-            problems.append(f"State {name}: Fail must say what failed (Error/ErrorPath) and why (Cause/CausePath)")
+            problems.append(
+                f"State {name}: Wait needs exactly one of "
+                "Seconds/SecondsPath/Timestamp/TimestampPath"
+            )
+    says_what = {"Error", "ErrorPath"} & state.keys()
+    says_why = {"Cause", "CausePath"} & state.keys()
+    if kind == "Fail" and not (says_what and says_why):
+        problems.append(
+            f"State {name}: Fail must say what failed (Error/ErrorPath) and why (Cause/CausePath)"
+        )
     return problems
 
 
@@ -219,12 +227,21 @@ def run_asl_validator(rendered: str, command: list[str]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("file", nargs="?", type=Path, default=DEFAULT_FILE)
-    parser.add_argument("--template-vars", action="store_true",
-                        help="print the ${...} placeholders templatefile must supply, then exit")
-    parser.add_argument("--with-asl-validator", action="store_true",
-                        help="also run the pinned npm asl-validator on the rendered definition")
-    parser.add_argument("--asl-validator", default=None,
-                        help="asl-validator command to use instead of 'npx --yes asl-validator@4.0.0'")
+    parser.add_argument(
+        "--template-vars",
+        action="store_true",
+        help="print the ${...} placeholders templatefile must supply, then exit",
+    )
+    parser.add_argument(
+        "--with-asl-validator",
+        action="store_true",
+        help="also run the pinned npm asl-validator on the rendered definition",
+    )
+    parser.add_argument(
+        "--asl-validator",
+        default=None,
+        help="asl-validator command to use instead of 'npx --yes asl-validator@4.0.0'",
+    )
     args = parser.parse_args(argv)
     try:
         text = args.file.read_text(encoding="utf-8")
@@ -235,7 +252,9 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(template_vars(text)))
         return 0
     problems = check_text(text)
-    if args.with_asl_validator and not any(p.startswith("State machine: invalid JSON") for p in problems):
+    if args.with_asl_validator and not any(
+        p.startswith("State machine: invalid JSON") for p in problems
+    ):
         command = args.asl_validator.split() if args.asl_validator else ASL_VALIDATOR
         problems += run_asl_validator(render(text), command)
     for problem in problems:

@@ -21,7 +21,7 @@ import io
 import json
 import os
 import re
-import subprocess  # noqa: S404 - only runs git with fixed arguments
+import subprocess
 import sys
 import tempfile
 import zipfile
@@ -75,7 +75,8 @@ def lambda_entries(name: str, lambdas_dir: Path = LAMBDAS) -> list[tuple[str, by
     if name != APP:
         shared = lambdas_dir / SHARED
         entries += [
-            (f"{SHARED}/{p.relative_to(shared).as_posix()}", p.read_bytes()) for p in iter_files(shared)
+            (f"{SHARED}/{p.relative_to(shared).as_posix()}", p.read_bytes())
+            for p in iter_files(shared)
         ]
     if not any(n == "handler.py" for n, _ in entries):
         raise PackagingError(f"lambdas/{name}/handler.py is missing; every Lambda needs one")
@@ -97,7 +98,7 @@ def atomic_write(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-        os.chmod(tmp, 0o644)  # noqa: S103 - build outputs are meant to be world-readable
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; build outputs are shared
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -123,9 +124,13 @@ def build(out: Path, commit: str, lambdas_dir: Path = LAMBDAS) -> dict[str, Any]
             "handler": HANDLER,
         }
     if APP not in artifacts:
-        raise PackagingError(f"{lambdas_dir / APP} is missing; it is the application being released")
+        raise PackagingError(
+            f"{lambdas_dir / APP} is missing; it is the application being released"
+        )
     manifest = {"commit": commit, "built_at": built_at(), "artifacts": artifacts}
-    atomic_write(out / "manifest.json", (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
+    atomic_write(
+        out / "manifest.json", (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
+    )
     return manifest
 
 
@@ -142,7 +147,8 @@ def git_commit(cwd: Path = ROOT) -> str:
         raise PackagingError("git is not installed; pass --commit SHA") from None
     if proc.returncode != 0:
         raise PackagingError(
-            f"cannot read the commit with git rev-parse HEAD ({proc.stderr.strip() or 'not a git repository'}); "
+            "cannot read the commit with git rev-parse HEAD "
+            f"({proc.stderr.strip() or 'not a git repository'}); "
             "run inside a git repository with at least one commit, or pass --commit SHA"
         )
     return proc.stdout.strip()
@@ -167,10 +173,14 @@ def execution_input(bucket: str, commit: str, poll_interval: int, max_polls: int
 
 
 def source_zip(payload: dict[str, Any]) -> bytes:
-    return deterministic_zip([("execution-input.json", (json.dumps(payload, indent=2, sort_keys=True) + "\n").encode())])
+    return deterministic_zip(
+        [("execution-input.json", (json.dumps(payload, indent=2, sort_keys=True) + "\n").encode())]
+    )
 
 
-def _put(s3: Any, bucket: str, key: str, data: bytes, commit: str, *, force: bool, immutable: bool) -> str:
+def _put(
+    s3: Any, bucket: str, key: str, data: bytes, commit: str, *, force: bool, immutable: bool
+) -> str:
     from botocore.exceptions import ClientError
 
     digest = hashlib.sha256(data).hexdigest()
@@ -200,8 +210,16 @@ def _put(s3: Any, bucket: str, key: str, data: bytes, commit: str, *, force: boo
     return "uploaded"
 
 
-def upload(bucket: str, commit: str, out: Path, *, poll_interval: int, max_polls: int,
-           force: bool = False, s3: Any = None) -> dict[str, Any]:
+def upload(
+    bucket: str,
+    commit: str,
+    out: Path,
+    *,
+    poll_interval: int,
+    max_polls: int,
+    force: bool = False,
+    s3: Any = None,
+) -> dict[str, Any]:
     manifest = build(out, commit)
     if s3 is None:
         import boto3
@@ -209,17 +227,37 @@ def upload(bucket: str, commit: str, out: Path, *, poll_interval: int, max_polls
         s3 = boto3.client("s3")
     prefix = f"releases/{commit}"
     results = {
-        f"{prefix}/app.zip": _put(s3, bucket, f"{prefix}/app.zip", (out / "app.zip").read_bytes(),
-                                  commit, force=force, immutable=True),
+        f"{prefix}/app.zip": _put(
+            s3,
+            bucket,
+            f"{prefix}/app.zip",
+            (out / "app.zip").read_bytes(),
+            commit,
+            force=force,
+            immutable=True,
+        ),
         # The manifest carries built_at, so compare the artifact, not the manifest bytes.
-        f"{prefix}/manifest.json": _put(s3, bucket, f"{prefix}/manifest.json",
-                                        (out / "manifest.json").read_bytes(), commit,
-                                        force=True, immutable=False),
+        f"{prefix}/manifest.json": _put(
+            s3,
+            bucket,
+            f"{prefix}/manifest.json",
+            (out / "manifest.json").read_bytes(),
+            commit,
+            force=True,
+            immutable=False,
+        ),
     }
     # Last, because creating this object starts the pipeline.
     payload = execution_input(bucket, commit, poll_interval, max_polls)
-    results[SOURCE_KEY] = _put(s3, bucket, SOURCE_KEY, source_zip(payload), commit, force=True, immutable=False)
-    return {"commit": commit, "bucket": bucket, "objects": results, "app_sha256": manifest["artifacts"][APP]["sha256"]}
+    results[SOURCE_KEY] = _put(
+        s3, bucket, SOURCE_KEY, source_zip(payload), commit, force=True, immutable=False
+    )
+    return {
+        "commit": commit,
+        "bucket": bucket,
+        "objects": results,
+        "app_sha256": manifest["artifacts"][APP]["sha256"],
+    }
 
 
 def positive_int(text: str) -> int:
@@ -233,14 +271,22 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command")
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--out", type=Path, default=ROOT / "build", help="output directory (default build/)")
+    common.add_argument(
+        "--out", type=Path, default=ROOT / "build", help="output directory (default build/)"
+    )
     common.add_argument("--commit", help="40-hex commit SHA (default: git rev-parse HEAD)")
     sub.add_parser("build", parents=[common], help="build zips and manifest (default)")
     up = sub.add_parser("upload", parents=[common], help="build and upload a release")
     up.add_argument("--bucket", required=True, help="artifact bucket name")
-    up.add_argument("--poll-interval", type=positive_int, default=15, help="seconds between deployment polls")
-    up.add_argument("--max-polls", type=positive_int, default=80, help="polls before a deployment times out")
-    up.add_argument("--force", action="store_true", help="overwrite a release whose app.zip differs")
+    up.add_argument(
+        "--poll-interval", type=positive_int, default=15, help="seconds between deployment polls"
+    )
+    up.add_argument(
+        "--max-polls", type=positive_int, default=80, help="polls before a deployment times out"
+    )
+    up.add_argument(
+        "--force", action="store_true", help="overwrite a release whose app.zip differs"
+    )
     if not argv or argv[0] not in ("build", "upload", "-h", "--help"):
         argv = ["build", *argv]
     return parser.parse_args(argv)
@@ -251,13 +297,20 @@ def main(argv: list[str] | None = None) -> int:
     try:
         commit = resolve_commit(args.commit)
         if args.command == "upload":
-            result = upload(args.bucket, commit, args.out, poll_interval=args.poll_interval,
-                            max_polls=args.max_polls, force=args.force)
+            result = upload(
+                args.bucket,
+                commit,
+                args.out,
+                poll_interval=args.poll_interval,
+                max_polls=args.max_polls,
+                force=args.force,
+            )
             print(json.dumps(result, indent=2))
         else:
             manifest = build(args.out, commit)
             for name, entry in manifest["artifacts"].items():
-                print(f"{args.out / entry['file']}  {entry['size']:>7} bytes  sha256 {entry['sha256']}  ({name})")
+                path = args.out / entry["file"]
+                print(f"{path}  {entry['size']:>7} bytes  sha256 {entry['sha256']}  ({name})")
     except PackagingError as exc:
         print(f"package.py: error: {exc}", file=sys.stderr)
         return 1

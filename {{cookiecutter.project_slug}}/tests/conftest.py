@@ -63,9 +63,8 @@ def load_lambda() -> Iterator[Callable[[str], ModuleType]]:
 @pytest.fixture
 def aws() -> Iterator[None]:
     """moto's in-memory AWS for the duration of one test."""
-    from moto import mock_aws
-
     import shared.clients
+    from moto import mock_aws
 
     shared.clients.reset()
     with mock_aws():

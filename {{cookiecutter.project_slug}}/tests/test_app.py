@@ -57,7 +57,9 @@ def test_quote_coupon_drops_below_free_shipping(app):
 
 def test_quote_rounds_half_even_to_cents(app):
     # 3 x 0.35 = 1.05; 5% of 1.05 = 0.0525 -> 0.05 (banker's rounding keeps quotes unbiased)
-    result = app.quote({"items": [{"sku": "X", "quantity": 3, "unit_price": "0.35"}], "coupon": "WELCOME5"})
+    result = app.quote(
+        {"items": [{"sku": "X", "quantity": 3, "unit_price": "0.35"}], "coupon": "WELCOME5"}
+    )
     assert result["discount"] == "0.05"
     assert result["total"] == "6.00"
 

@@ -4,7 +4,6 @@ import json
 import boto3
 import pytest
 from botocore.stub import Stubber
-
 from package import deterministic_zip
 
 FUNCTION = "orders-app"
@@ -16,7 +15,9 @@ COMMIT_C = "c" * 40
 
 
 def app_zip(marker: str) -> bytes:
-    return deterministic_zip([("handler.py", f"def handler(e, c):\n    return {marker!r}\n".encode())])
+    return deterministic_zip(
+        [("handler.py", f"def handler(e, c):\n    return {marker!r}\n".encode())]
+    )
 
 
 @pytest.fixture
@@ -54,7 +55,10 @@ def lam(aws):
             deploymentGroupName=group,
             serviceRoleArn=role,
             deploymentConfigName="CodeDeployDefault.LambdaAllAtOnce",
-            deploymentStyle={"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"},
+            deploymentStyle={
+                "deploymentType": "BLUE_GREEN",
+                "deploymentOption": "WITH_TRAFFIC_CONTROL",
+            },
         )
     return client
 
@@ -114,14 +118,21 @@ def test_later_release_creates_codedeploy_deployment(deploy, lam, context):
     assert result["action"] == "deployment_created"
     assert (result["previous_version"], result["target_version"]) == ("1", "2")
     assert versions(lam) == {"1": COMMIT_A, "2": COMMIT_B}
-    info = boto3.client("codedeploy").get_deployment(deploymentId=result["deployment_id"])["deploymentInfo"]
+    info = boto3.client("codedeploy").get_deployment(deploymentId=result["deployment_id"])[
+        "deploymentInfo"
+    ]
     assert info["deploymentGroupName"] == "staging"
     revision = info["revision"]
     assert revision["revisionType"] == "AppSpecContent"
     content = revision["appSpecContent"]["content"]
     assert revision["appSpecContent"]["sha256"] == hashlib.sha256(content.encode()).hexdigest()
     props = json.loads(content)["Resources"][0]["app"]["Properties"]
-    assert props == {"Name": FUNCTION, "Alias": "staging", "CurrentVersion": "1", "TargetVersion": "2"}
+    assert props == {
+        "Name": FUNCTION,
+        "Alias": "staging",
+        "CurrentVersion": "1",
+        "TargetVersion": "2",
+    }
     # The alias moves only through CodeDeploy.
     assert alias_version(lam, "staging") == "1"
 
@@ -146,7 +157,11 @@ def test_in_flight_deployment_for_other_target_fails_naming_it(deploy, lam, cont
 
 def test_production_promotes_the_staging_version(deploy, lam, context):
     staged = deploy.handler(release(COMMIT_A), context)
-    event = {"stage": "production", "commit_sha": COMMIT_A, "target_version": staged["target_version"]}
+    event = {
+        "stage": "production",
+        "commit_sha": COMMIT_A,
+        "target_version": staged["target_version"],
+    }
     result = deploy.handler(event, context)
     assert result["alias"] == "production"
     assert result["action"] == "first_release"
@@ -198,7 +213,9 @@ def test_missing_configuration(deploy, lam, context, monkeypatch):
 
 
 def test_appspec_target_of_foreign_deployment_is_unknown(deploy):
-    assert deploy.appspec_target({"revision": {"appSpecContent": {"content": "version: 0.0\n"}}}) == (
+    assert deploy.appspec_target(
+        {"revision": {"appSpecContent": {"content": "version: 0.0\n"}}}
+    ) == (
         None,
         None,
         None,
@@ -219,23 +236,39 @@ class StubbedCodeDeploy:
         self.cd = boto3.client("codedeploy")
         self.stubber = Stubber(self.cd)
         real = deploy.client
-        monkeypatch.setattr(deploy, "client", lambda name: self.cd if name == "codedeploy" else real(name))
+        monkeypatch.setattr(
+            deploy, "client", lambda name: self.cd if name == "codedeploy" else real(name)
+        )
 
 
 def test_deployment_limit_exceeded_names_the_blocking_deployment(deploy, lam, context, monkeypatch):
     deploy.handler(release(COMMIT_A), context)
     stub = StubbedCodeDeploy(deploy, monkeypatch)
-    group = {"applicationName": APPLICATION, "deploymentGroupName": "staging", "includeOnlyStatuses": deploy.ACTIVE_STATUSES}
+    group = {
+        "applicationName": APPLICATION,
+        "deploymentGroupName": "staging",
+        "includeOnlyStatuses": deploy.ACTIVE_STATUSES,
+    }
     stub.stubber.add_response("list_deployments", {"deployments": []}, group)
     stub.stubber.add_client_error(
-        "create_deployment", "DeploymentLimitExceededException", "The deployment limit was exceeded."
+        "create_deployment",
+        "DeploymentLimitExceededException",
+        "The deployment limit was exceeded.",
     )
     stub.stubber.add_response("list_deployments", {"deployments": ["d-OTHER"]}, group)
     foreign = deploy.build_appspec(FUNCTION, "staging", "1", "7")
     stub.stubber.add_response(
         "get_deployment",
-        {"deploymentInfo": {"deploymentId": "d-OTHER", "status": "InProgress",
-                            "revision": {"revisionType": "AppSpecContent", "appSpecContent": {"content": foreign}}}},
+        {
+            "deploymentInfo": {
+                "deploymentId": "d-OTHER",
+                "status": "InProgress",
+                "revision": {
+                    "revisionType": "AppSpecContent",
+                    "appSpecContent": {"content": foreign},
+                },
+            }
+        },
         {"deploymentId": "d-OTHER"},
     )
     with stub.stubber, pytest.raises(deploy.DeploymentInProgressError, match="d-OTHER.*version 7"):
@@ -249,7 +282,10 @@ def test_deployment_limit_exceeded_with_nothing_visible(deploy, lam, context, mo
     stub.stubber.add_response("list_deployments", {"deployments": []})
     stub.stubber.add_client_error("create_deployment", "DeploymentLimitExceededException", "limit")
     stub.stubber.add_response("list_deployments", {"deployments": []})
-    with stub.stubber, pytest.raises(deploy.DeploymentInProgressError, match="refused a new deployment"):
+    with (
+        stub.stubber,
+        pytest.raises(deploy.DeploymentInProgressError, match="refused a new deployment"),
+    ):
         deploy.handler(release(COMMIT_B), context)
 
 
@@ -259,6 +295,8 @@ def test_other_codedeploy_errors_propagate(deploy, lam, context, monkeypatch):
     deploy.handler(release(COMMIT_A), context)
     stub = StubbedCodeDeploy(deploy, monkeypatch)
     stub.stubber.add_response("list_deployments", {"deployments": []})
-    stub.stubber.add_client_error("create_deployment", "DeploymentGroupDoesNotExistException", "no group")
+    stub.stubber.add_client_error(
+        "create_deployment", "DeploymentGroupDoesNotExistException", "no group"
+    )
     with stub.stubber, pytest.raises(ClientError, match="DeploymentGroupDoesNotExist"):
         deploy.handler(release(COMMIT_B), context)

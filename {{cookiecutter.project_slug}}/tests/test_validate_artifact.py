@@ -5,7 +5,6 @@ import zipfile
 
 import boto3
 import pytest
-
 from package import deterministic_zip
 
 BUCKET = "artifacts"
@@ -193,7 +192,9 @@ def test_zip_without_files(va, s3, context):
     ],
 )
 def test_entries_escaping_the_root(va, s3, context, name, reason):
-    put_release(s3, raw_zip([(zipfile.ZipInfo("handler.py"), APP_SOURCE), (zipfile.ZipInfo(name), b"x")]))
+    put_release(
+        s3, raw_zip([(zipfile.ZipInfo("handler.py"), APP_SOURCE), (zipfile.ZipInfo(name), b"x")])
+    )
     with pytest.raises(va.UnsafeArchivePathError, match=reason):
         va.handler(event(), context)
 

@@ -59,7 +59,11 @@ def parse_line_item(raw: Any, index: int) -> LineItem:
     if not isinstance(sku, str) or not sku.strip() or len(sku) > 64:
         raise ValidationError(f"{where}.sku", "must be a non-empty string of at most 64 characters")
     quantity = raw.get("quantity")
-    if not isinstance(quantity, int) or isinstance(quantity, bool) or not 1 <= quantity <= MAX_QUANTITY:
+    if (
+        not isinstance(quantity, int)
+        or isinstance(quantity, bool)
+        or not 1 <= quantity <= MAX_QUANTITY
+    ):
         raise ValidationError(f"{where}.quantity", f"must be an integer from 1 to {MAX_QUANTITY}")
     # Prices must be strings ("9.99"): JSON floats cannot represent cents exactly.
     price_raw = raw.get("unit_price")
@@ -68,7 +72,9 @@ def parse_line_item(raw: Any, index: int) -> LineItem:
     try:
         unit_price = Decimal(price_raw)
     except InvalidOperation:
-        raise ValidationError(f"{where}.unit_price", f"{price_raw!r} is not a decimal number") from None
+        raise ValidationError(
+            f"{where}.unit_price", f"{price_raw!r} is not a decimal number"
+        ) from None
     if not unit_price.is_finite() or unit_price <= 0 or unit_price > MAX_UNIT_PRICE:
         raise ValidationError(f"{where}.unit_price", f"must be > 0 and <= {MAX_UNIT_PRICE}")
     if unit_price != unit_price.quantize(CENT):
@@ -82,7 +88,9 @@ def quote(order: Any) -> dict[str, Any]:
         raise ValidationError("body", "must be a JSON object")
     currency = order.get("currency", "USD")
     if currency not in SUPPORTED_CURRENCIES:
-        raise ValidationError("currency", f"must be one of {', '.join(sorted(SUPPORTED_CURRENCIES))}")
+        raise ValidationError(
+            "currency", f"must be one of {', '.join(sorted(SUPPORTED_CURRENCIES))}"
+        )
     raw_items = order.get("items")
     if not isinstance(raw_items, list) or not raw_items:
         raise ValidationError("items", "must be a non-empty list")
@@ -92,7 +100,9 @@ def quote(order: Any) -> dict[str, Any]:
 
     coupon = order.get("coupon")
     if coupon is not None and (not isinstance(coupon, str) or coupon.upper() not in COUPONS):
-        raise ValidationError("coupon", f"unknown coupon; valid codes: {', '.join(sorted(COUPONS))}")
+        raise ValidationError(
+            "coupon", f"unknown coupon; valid codes: {', '.join(sorted(COUPONS))}"
+        )
 
     subtotal = sum((item.unit_price * item.quantity for item in items), Decimal(0))
     rate = COUPONS[coupon.upper()] if coupon else Decimal(0)

@@ -32,7 +32,10 @@ def build_message(event: Mapping[str, Any]) -> tuple[str, str]:
     version = event.get("staging_version")
 
     def command(action: str) -> str:
-        return f"python scripts/approve.py {action} --execution {execution} --state-machine {state_machine}"
+        return (
+            f"python scripts/approve.py {action} --execution {execution}"
+            f" --state-machine {state_machine}"
+        )
 
     subject = f"Approve release {commit[:12]} to production?"
     # SNS subjects are limited to 100 characters.

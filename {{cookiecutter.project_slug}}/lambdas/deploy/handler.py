@@ -7,7 +7,7 @@ production: promote the exact version staging received (no code upload).
 Then move the alias:
   alias already on the version       -> nothing to do ("already_deployed")
   alias on $LATEST (first release)   -> point it straight at the version, previous_version null
-  otherwise                          -> CodeDeploy deployment shifting traffic per the group's config
+  otherwise                          -> CodeDeploy deployment, traffic shifted per the group
 An in-flight CodeDeploy deployment to the same version is reused; one to another version fails
 with DeploymentInProgressError naming it.
 
@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
-
 from shared.clients import client
 from shared.config import require_env, require_str
 from shared.errors import InvalidInputError, PipelineError
@@ -117,8 +116,14 @@ def appspec_current(deployment: Mapping[str, Any]) -> str | None:
     return None if current is None else str(current)
 
 
-def record(settings: Settings, alias: str, previous: str | None, target: str,
-           deployment_id: str | None, action: str) -> dict[str, Any]:
+def record(
+    settings: Settings,
+    alias: str,
+    previous: str | None,
+    target: str,
+    deployment_id: str | None,
+    action: str,
+) -> dict[str, Any]:
     return {
         "alias": alias,
         "function_name": settings.function_name,
@@ -210,7 +215,8 @@ def check_production_version(settings: Settings, event: Mapping[str, Any]) -> st
     elif config.get("Description") != commit:
         raise VersionMismatchError(
             f"version {version} of {settings.function_name} was published for commit "
-            f"{config.get('Description')!r}, not {commit!r}; production only promotes what staging tested"
+            f"{config.get('Description')!r}, not {commit!r}; "
+            "production only promotes what staging tested"
         )
     return version
 
@@ -300,9 +306,12 @@ def move_alias(settings: Settings, stage: str, target: str, commit: str) -> dict
         # Lost a race with another deployment: reuse it if it is ours, else name it.
         reused = in_flight(settings, group, stage, target)
         if reused:
-            return record(settings, stage, current, target, reused["deploymentId"], "reused_deployment")
+            return record(
+                settings, stage, current, target, reused["deploymentId"], "reused_deployment"
+            )
         raise DeploymentInProgressError(
-            f"CodeDeploy refused a new deployment in group {group}: {exc.response['Error'].get('Message')}"
+            f"CodeDeploy refused a new deployment in group {group}: "
+            f"{exc.response['Error'].get('Message')}"
         ) from None
     return record(settings, stage, current, target, deployment_id, "deployment_created")
 

@@ -2,7 +2,8 @@
 
 Input:  {"deployment": <deploy record>, "max_polls": int}
 Output: the deploy record plus {"status": "InProgress"|"Succeeded", "polls": n, "error": null,
-        "rollback": {...}|null}. A null deployment_id (first release / already deployed) is Succeeded.
+        "rollback": {...}|null}. A null deployment_id (first release, already deployed) is
+        Succeeded.
 Failed/Stopped deployments raise DeploymentFailedError/DeploymentStoppedError naming the alias,
 deployment and CodeDeploy's reason; reaching max_polls raises DeploymentTimeoutError.
 """
@@ -93,7 +94,9 @@ def check(deployment: Mapping[str, Any], polls: int, max_polls: int) -> dict[str
     if deployment_id is None:
         state: dict[str, Any] = {"status": "Succeeded", "error": None, "rollback": None}
     elif not isinstance(deployment_id, str):
-        raise InvalidInputError(f"deployment.deployment_id must be a string or null, got {deployment_id!r}")
+        raise InvalidInputError(
+            f"deployment.deployment_id must be a string or null, got {deployment_id!r}"
+        )
     else:
         info = client("codedeploy").get_deployment(deploymentId=deployment_id)["deploymentInfo"]
         state = normalise(info)
@@ -104,8 +107,9 @@ def check(deployment: Mapping[str, Any], polls: int, max_polls: int) -> dict[str
         raise DeploymentStoppedError(failure_message(deployment, state))
     if state["status"] == "InProgress" and polls >= max_polls:
         raise DeploymentTimeoutError(
-            f"deployment {deployment_id} of alias {deployment.get('alias')} still in progress after "
-            f"{polls} polls (max_polls={max_polls}); raise max_polls or check the deployment in CodeDeploy"
+            f"deployment {deployment_id} of alias {deployment.get('alias')} "
+            f"still in progress after {polls} polls (max_polls={max_polls}); "
+            "raise max_polls or check the deployment in CodeDeploy"
         )
     return result
 

@@ -15,7 +15,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-
 from shared.clients import client
 from shared.config import require_env
 from shared.errors import InvalidInputError, PipelineError
@@ -82,7 +81,10 @@ def roll_back_alias(function_name: str, deployed: Mapping[str, Any]) -> dict[str
         FunctionVersion=str(previous),
         RoutingConfig={"AdditionalVersionWeights": {}},
     )
-    notes.append(f"alias moved from v{version} back to v{previous}")
+    routed = ", ".join(f"v{v} at {float(w):.0%}" for v, w in sorted(weights.items()))
+    notes.append(
+        f"alias moved from v{version}{f' (+{routed})' if routed else ''} back to v{previous}"
+    )
     return {"alias": alias, "action": "rolled_back", "detail": "; ".join(notes)}
 
 
@@ -92,7 +94,9 @@ def roll_back(state: Mapping[str, Any], function_name: str) -> dict[str, Any]:
     failures: list[str] = []
     for name, deployed in records:
         if not isinstance(deployed, Mapping) or not deployed.get("alias"):
-            raise InvalidInputError(f"{name} must be a deploy record with an 'alias', got {deployed!r}")
+            raise InvalidInputError(
+                f"{name} must be a deploy record with an 'alias', got {deployed!r}"
+            )
         try:
             results.append(roll_back_alias(function_name, deployed))
         except (ClientError, BotoCoreError) as exc:
@@ -113,5 +117,7 @@ def roll_back(state: Mapping[str, Any], function_name: str) -> dict[str, Any]:
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     state = event.get("state", event)
     if not isinstance(state, Mapping):
-        raise InvalidInputError(f"event field 'state' must be an object, got {type(state).__name__}")
+        raise InvalidInputError(
+            f"event field 'state' must be an object, got {type(state).__name__}"
+        )
     return roll_back(state, require_env("APP_FUNCTION_NAME"))

@@ -8,7 +8,9 @@ from botocore.config import Config
 
 # Standard retry mode backs off on throttling and transient 5xx errors; the state machine
 # retries Lambda-level failures on top of this.
-_CONFIG = Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=5, read_timeout=30)
+_CONFIG = Config(
+    retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=5, read_timeout=30
+)
 
 
 @functools.cache

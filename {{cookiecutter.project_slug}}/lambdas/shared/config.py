@@ -42,7 +42,9 @@ def require_int(event: Mapping[str, Any], key: str, *, minimum: int = 0) -> int:
     value = event.get(key)
     # bool is an int subclass; reject it so true/false never pass as counts.
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise InvalidInputError(f"event field {key!r} must be an integer >= {minimum}, got {value!r}")
+        raise InvalidInputError(
+            f"event field {key!r} must be an integer >= {minimum}, got {value!r}"
+        )
     return value
 
 

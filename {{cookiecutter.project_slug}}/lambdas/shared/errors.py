@@ -15,4 +15,4 @@ class ConfigurationError(PipelineError):
 
 
 class InvalidInputError(PipelineError):
-    """The event is missing a field or has one of the wrong type (fix the caller / state machine)."""
+    """The event lacks a field or has one of the wrong type (fix the caller / state machine)."""

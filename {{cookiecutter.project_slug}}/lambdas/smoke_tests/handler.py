@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-
 from shared.clients import client
 from shared.config import require_env
 from shared.log import get_logger, lambda_entrypoint
@@ -61,7 +60,9 @@ CASES: list[dict[str, Any]] = [
     },
     {
         "name": "quote_rejects_zero_quantity",
-        "event": _http("POST", "/quote", {"items": [{"sku": "SMOKE-1", "quantity": 0, "unit_price": "1.00"}]}),
+        "event": _http(
+            "POST", "/quote", {"items": [{"sku": "SMOKE-1", "quantity": 0, "unit_price": "1.00"}]}
+        ),
         "status": 400,
         "body": {"field": "items[0].quantity"},
     },
@@ -74,8 +75,12 @@ CASES: list[dict[str, Any]] = [
 ]
 
 
-def evaluate(case: Mapping[str, Any], response: Mapping[str, Any], payload: bytes,
-             expected_version: str | None) -> dict[str, Any]:
+def evaluate(
+    case: Mapping[str, Any],
+    response: Mapping[str, Any],
+    payload: bytes,
+    expected_version: str | None,
+) -> dict[str, Any]:
     """Judge one invocation. Pure: takes the Invoke response and its payload bytes."""
     result: dict[str, Any] = {"name": case["name"], "passed": False, "status_code": None}
     executed = response.get("ExecutedVersion")
@@ -103,7 +108,9 @@ def evaluate(case: Mapping[str, Any], response: Mapping[str, Any], payload: byte
     if reply.get("statusCode") != case["status"]:
         result["detail"] = f"status {reply.get('statusCode')}, expected {case['status']}: {body}"
         return result
-    wrong = {k: {"expected": v, "got": body.get(k)} for k, v in case["body"].items() if body.get(k) != v}
+    wrong = {
+        k: {"expected": v, "got": body.get(k)} for k, v in case["body"].items() if body.get(k) != v
+    }
     if wrong:
         result["detail"] = f"unexpected body fields {wrong}"
         return result
@@ -124,12 +131,19 @@ def run(function_name: str, alias: str, expected_version: str | None) -> dict[st
             )
             payload = response["Payload"].read()
         except (ClientError, BotoCoreError) as exc:
-            results.append({"name": case["name"], "passed": False, "status_code": None,
-                            "detail": f"invoke failed: {exc}"})
+            results.append(
+                {
+                    "name": case["name"],
+                    "passed": False,
+                    "status_code": None,
+                    "detail": f"invoke failed: {exc}",
+                }
+            )
             continue
         results.append(evaluate(case, response, payload, expected_version))
     failed = [r for r in results if not r["passed"]]
-    summary = f"{len(results) - len(failed)}/{len(results)} smoke tests passed against {function_name}:{alias}"
+    passed = len(results) - len(failed)
+    summary = f"{passed}/{len(results)} smoke tests passed against {function_name}:{alias}"
     if failed:
         summary += "; failed: " + "; ".join(f"{r['name']} ({r['detail']})" for r in failed)
     return {"passed": not failed, "results": results, "summary": summary}

@@ -17,7 +17,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from botocore.exceptions import ClientError
-
 from shared.clients import client
 from shared.config import int_env, require_str
 from shared.errors import PipelineError
@@ -76,7 +75,8 @@ def parse_manifest(raw: bytes, *, commit_sha: str, artifact_name: str = "app") -
         raise ManifestInvalidError("manifest must be a JSON object")
     if manifest.get("commit") != commit_sha:
         raise CommitMismatchError(
-            f"manifest is for commit {manifest.get('commit')!r} but the release is for {commit_sha!r}; "
+            f"manifest is for commit {manifest.get('commit')!r} "
+            f"but the release is for {commit_sha!r}; "
             "re-run scripts/package.py upload for this commit"
         )
     entry = (manifest.get("artifacts") or {}).get(artifact_name)
@@ -84,7 +84,9 @@ def parse_manifest(raw: bytes, *, commit_sha: str, artifact_name: str = "app") -
         raise ManifestInvalidError(f"manifest has no artifacts.{artifact_name} entry")
     for key, kind in (("sha256", str), ("size", int), ("handler", str)):
         if not isinstance(entry.get(key), kind):
-            raise ManifestInvalidError(f"manifest artifacts.{artifact_name}.{key} is missing or not a {kind.__name__}")
+            raise ManifestInvalidError(
+                f"manifest artifacts.{artifact_name}.{key} is missing or not a {kind.__name__}"
+            )
     return entry
 
 
@@ -134,11 +136,14 @@ def inspect_archive(data: bytes, handler: str) -> int:
         for info in infos:
             reason = _unsafe_reason(info)
             if reason:
-                raise UnsafeArchivePathError(f"zip entry {info.filename!r} is not allowed: {reason}")
+                raise UnsafeArchivePathError(
+                    f"zip entry {info.filename!r} is not allowed: {reason}"
+                )
         unzipped = sum(i.file_size for i in infos)
         if unzipped > MAX_UNZIPPED_BYTES:
             raise ArtifactTooLargeError(
-                f"artifact unzips to {unzipped} bytes, over Lambda's {MAX_UNZIPPED_BYTES}-byte limit"
+                f"artifact unzips to {unzipped} bytes, "
+                f"over Lambda's {MAX_UNZIPPED_BYTES}-byte limit"
             )
         try:
             bad = archive.testzip()
@@ -166,9 +171,7 @@ def check_handler(archive: zipfile.ZipFile, handler: str) -> None:
     except (SyntaxError, ValueError) as exc:
         raise HandlerNotFoundError(f"handler module {path} does not parse: {exc}") from None
     defined = {
-        node.name
-        for node in tree.body
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        node.name for node in tree.body if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
     } | {
         target.id
         for node in tree.body

@@ -1,0 +1,183 @@
+import json
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+from package import deterministic_zip
+
+FUNCTION = "orders-app"
+
+
+@pytest.fixture
+def lam(aws):
+    role = boto3.client("iam").create_role(RoleName="r", AssumeRolePolicyDocument=json.dumps({}))[
+        "Role"
+    ]["Arn"]
+    client = boto3.client("lambda")
+    client.create_function(
+        FunctionName=FUNCTION,
+        Runtime="python3.12",
+        Role=role,
+        Handler="handler.handler",
+        Code={
+            "ZipFile": deterministic_zip([("handler.py", b"def handler(e, c):\n    return 0\n")])
+        },
+    )
+    for i in range(3):
+        client.update_function_configuration(FunctionName=FUNCTION, Description=f"v{i}")
+        client.publish_version(FunctionName=FUNCTION, Description=f"commit {i + 1}")
+    client.create_alias(FunctionName=FUNCTION, Name="staging", FunctionVersion="3")
+    client.create_alias(FunctionName=FUNCTION, Name="production", FunctionVersion="2")
+    return client
+
+
+@pytest.fixture
+def rollback(load_lambda, lam, monkeypatch):
+    monkeypatch.setenv("APP_FUNCTION_NAME", FUNCTION)
+    module = load_lambda("rollback")
+    cd = boto3.client("codedeploy")
+    stubber = Stubber(cd)
+    real = module.client
+    monkeypatch.setattr(module, "client", lambda name: cd if name == "codedeploy" else real(name))
+    with stubber:
+        yield module, stubber
+    stubber.assert_no_pending_responses()
+
+
+def record(alias, previous, target, deployment_id=None):
+    return {
+        "alias": alias,
+        "function_name": FUNCTION,
+        "previous_version": previous,
+        "target_version": target,
+        "deployment_id": deployment_id,
+    }
+
+
+def alias(lam, name):
+    return lam.get_alias(FunctionName=FUNCTION, Name=name)
+
+
+def deployment(stubber, deployment_id, status):
+    stubber.add_response(
+        "get_deployment",
+        {"deploymentInfo": {"deploymentId": deployment_id, "status": status}},
+        {"deploymentId": deployment_id},
+    )
+
+
+def test_moves_alias_back_and_clears_routing(rollback, lam, context):
+    module, _ = rollback
+    lam.update_alias(
+        FunctionName=FUNCTION,
+        Name="staging",
+        FunctionVersion="2",
+        RoutingConfig={"AdditionalVersionWeights": {"3": 0.1}},
+    )
+    result = module.handler({"state": {"staging": record("staging", "2", "3")}}, context)
+    assert result["results"] == [
+        {
+            "alias": "staging",
+            "action": "rolled_back",
+            "detail": "alias moved from v2 (+v3 at 10%) back to v2",
+        }
+    ]
+    current = alias(lam, "staging")
+    assert current["FunctionVersion"] == "2"
+    assert not (current.get("RoutingConfig") or {}).get("AdditionalVersionWeights")
+
+
+def test_stops_active_deployment_then_rolls_back_production_first(rollback, lam, context):
+    module, stubber = rollback
+    lam.update_alias(FunctionName=FUNCTION, Name="production", FunctionVersion="3")
+    deployment(stubber, "d-PROD", "InProgress")
+    stubber.add_response(
+        "stop_deployment",
+        {"status": "Pending"},
+        {"deploymentId": "d-PROD", "autoRollbackEnabled": True},
+    )
+    state = {
+        "staging": record("staging", "2", "3"),
+        "production": record("production", "2", "3", "d-PROD"),
+    }
+    result = module.handler({"state": state}, context)
+    assert [r["alias"] for r in result["results"]] == ["production", "staging"]
+    assert (
+        "stopped deployment d-PROD (InProgress) with auto-rollback"
+        in result["results"][0]["detail"]
+    )
+    assert alias(lam, "production")["FunctionVersion"] == "2"
+    assert alias(lam, "staging")["FunctionVersion"] == "2"
+
+
+def test_is_idempotent(rollback, lam, context):
+    module, stubber = rollback
+    state = {"staging": record("staging", "2", "3", "d-1")}
+    deployment(stubber, "d-1", "Failed")  # finished: nothing to stop
+    first = module.handler({"state": state}, context)
+    deployment(stubber, "d-1", "Failed")
+    second = module.handler({"state": state}, context)
+    assert first["results"][0]["action"] == "rolled_back"
+    assert second["results"][0]["action"] == "already_rolled_back"
+    assert alias(lam, "staging")["FunctionVersion"] == "2"
+
+
+def test_deployment_finishing_during_stop_is_fine(rollback, lam, context):
+    module, stubber = rollback
+    deployment(stubber, "d-1", "Baking")
+    stubber.add_client_error("stop_deployment", "DeploymentAlreadyCompletedException", "done")
+    result = module.handler({"state": {"staging": record("staging", "2", "3", "d-1")}}, context)
+    assert result["results"][0]["action"] == "rolled_back"
+
+
+def test_no_previous_version_leaves_alias_alone_and_says_so(rollback, lam, context):
+    module, _ = rollback
+    result = module.handler({"state": {"staging": record("staging", None, "3")}}, context)
+    assert result["results"][0]["action"] == "left_alone"
+    assert "first release" in result["summary"]
+    assert alias(lam, "staging")["FunctionVersion"] == "3"
+
+
+def test_alias_moved_by_someone_else_is_left_alone(rollback, lam, context):
+    module, _ = rollback
+    lam.update_alias(FunctionName=FUNCTION, Name="staging", FunctionVersion="1")
+    result = module.handler({"state": {"staging": record("staging", "2", "3")}}, context)
+    assert result["results"][0]["action"] == "left_alone"
+    assert alias(lam, "staging")["FunctionVersion"] == "1"
+
+
+def test_nothing_deployed(rollback, context):
+    module, _ = rollback
+    result = module.handler({"state": {"commit_sha": "a" * 40}}, context)
+    assert result == {"results": [], "summary": "nothing was deployed; nothing to roll back"}
+
+
+def test_failure_raises_naming_the_alias_after_trying_all(rollback, lam, context):
+    module, _ = rollback
+    state = {
+        "staging": record("staging", "2", "3"),
+        "production": {**record("production", "1", "2"), "alias": "missing-alias"},
+    }
+    with pytest.raises(
+        module.RollbackFailedError, match="could not roll back missing-alias"
+    ) as err:
+        module.handler({"state": state}, context)
+    assert "update-alias" in str(err.value)
+    # staging was still rolled back
+    assert alias(lam, "staging")["FunctionVersion"] == "2"
+
+
+def test_accepts_the_bare_state_too(rollback, lam, context):
+    module, _ = rollback
+    assert (
+        module.handler({"staging": record("staging", "2", "3")}, context)["results"][0]["action"]
+        == "rolled_back"
+    )
+
+
+def test_invalid_record(rollback, context):
+    module, _ = rollback
+    from shared.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match="staging"):
+        module.handler({"state": {"staging": "oops"}}, context)

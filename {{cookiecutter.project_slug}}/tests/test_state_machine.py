@@ -1,0 +1,384 @@
+import json
+from pathlib import Path
+
+import check_asl
+import pytest
+from sfn_harness import (
+    COMMIT,
+    LambdaFailure,
+    create_state_machine,
+    entered_states,
+    healthy_lambdas,
+    release_input,
+    start,
+    wait,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+ASL = ROOT / "state_machine.asl.json"
+APPROVAL = (ROOT / "scripts" / "approve.py").exists()
+LAMBDA_ERRORS = sorted(check_asl.LAMBDA_RETRY_ERRORS)
+
+
+def definition():
+    return json.loads(check_asl.render(ASL.read_text()))
+
+
+# --- static checks of the real definition ------------------------------------------------------
+
+
+def test_definition_has_no_problems():
+    assert check_asl.check_text(ASL.read_text()) == []
+
+
+def test_every_transition_resolves_and_every_task_retries_and_catches():
+    doc = definition()
+    states = doc["States"]
+    assert doc["StartAt"] in states
+    for name, state in states.items():
+        for where, target in check_asl.targets(state):
+            assert target in states, f"{name}.{where} -> {target}"
+        if state["Type"] == "Task":
+            assert set(LAMBDA_ERRORS) <= set(state["Retry"][0]["ErrorEquals"]), name
+            assert state["Retry"][0]["BackoffRate"] > 1
+            assert state["Catch"][-1] == {
+                "ErrorEquals": ["States.ALL"],
+                "ResultPath": "$.error",
+                "Next": state["Catch"][-1]["Next"],
+            }
+        if state["Type"] == "Choice":
+            assert "Default" in state
+    assert check_asl.reachable(doc) == set(states)
+
+
+def test_flow_matches_the_contract():
+    states = definition()["States"]
+    assert definition()["TimeoutSeconds"] > 0
+    assert states["ValidateArtifact"]["Catch"][-1]["Next"] == "ArtifactRejected"
+    for poll in ("WaitStaging", "WaitProduction"):
+        assert states[poll]["SecondsPath"] == "$.poll_interval_seconds"
+    for fail in ("ReleaseFailed", "ArtifactRejected", "RollbackFailed"):
+        assert states[fail]["ErrorPath"] == "$.error.Error"
+        assert states[fail]["CausePath"] == "$.error.Cause"
+    for task in ("CheckStaging", "RunSmokeTests", "DeployProduction", "CheckProduction"):
+        assert states[task]["Catch"][-1]["Next"] == "Rollback"
+    assert (
+        states["DeployProduction"]["Parameters"]["Payload"]["target_version.$"]
+        == "$.staging.target_version"
+    )
+    assert ("ApproveProduction" in states) == APPROVAL
+    after_smoke = states["SmokeTestsPassed"]["Choices"][0]["Next"]
+    assert after_smoke == ("ApproveProduction" if APPROVAL else "DeployProduction")
+    if APPROVAL:
+        approve = states["ApproveProduction"]
+        assert approve["Resource"].endswith("lambda:invoke.waitForTaskToken")
+        assert approve["Parameters"]["Payload"]["task_token.$"] == "$$.Task.Token"
+        assert 0 < approve["TimeoutSeconds"] < definition()["TimeoutSeconds"]
+
+
+def test_template_vars_match_the_lambdas():
+    expected = {
+        "validate_artifact_function_arn",
+        "deploy_function_arn",
+        "deployment_status_function_arn",
+        "smoke_tests_function_arn",
+        "rollback_function_arn",
+    }
+    if APPROVAL:
+        expected.add("approval_notifier_function_arn")
+    assert set(check_asl.template_vars(ASL.read_text())) == expected
+    lambdas = {p.name for p in (ROOT / "lambdas").iterdir() if p.is_dir()} - {"app", "shared"}
+    assert {f"{name}_function_arn" for name in lambdas} == expected
+
+
+# --- check_asl catches broken definitions ------------------------------------------------------
+
+
+def broken(mutate):
+    doc = definition()
+    mutate(doc)
+    return check_asl.find_problems(doc)
+
+
+def test_invalid_json_is_reported():
+    problems = check_asl.check_text(ASL.read_text().replace('"States": {', '"States": {,', 1))
+    assert len(problems) == 1
+    assert problems[0].startswith("State machine: invalid JSON at line")
+
+
+def test_unknown_next():
+    problems = broken(lambda d: d["States"]["DeployStaging"].update(Next="Nowhere"))
+    assert "State DeployStaging: Next points to unknown state 'Nowhere'" in problems
+
+
+def test_unknown_catch_target():
+    problems = broken(lambda d: d["States"]["RunSmokeTests"]["Catch"][0].update(Next="Gone"))
+    assert "State RunSmokeTests: Catch[0].Next points to unknown state 'Gone'" in problems
+
+
+def test_unknown_start_at():
+    assert "State machine: StartAt points to unknown state 'Begin'" in broken(
+        lambda d: d.update(StartAt="Begin")
+    )
+
+
+def test_choice_without_default():
+    problems = broken(lambda d: d["States"]["SmokeTestsPassed"].pop("Default"))
+    assert "State SmokeTestsPassed: Choice has no Default" in problems
+    # SmokeTestsFailed is now only reachable through the removed Default.
+    assert "State SmokeTestsFailed: unreachable from StartAt" in problems
+
+
+def test_states_all_not_last():
+    def mutate(doc):
+        doc["States"]["DeployStaging"]["Catch"].append(
+            {
+                "ErrorEquals": ["DeploymentInProgressError"],
+                "ResultPath": "$.error",
+                "Next": "ReleaseFailed",
+            }
+        )
+
+    assert "State DeployStaging: Catch[0] States.ALL must be in the last entry" in broken(mutate)
+
+
+def test_states_all_combined_with_other_errors():
+    problems = broken(lambda d: d["States"]["Rollback"]["Catch"][0]["ErrorEquals"].append("X"))
+    assert "State Rollback: Catch[0] combines States.ALL with other errors" in problems
+
+
+def test_missing_timeout():
+    problems = broken(lambda d: d.pop("TimeoutSeconds"))
+    assert problems == ["State machine: top-level TimeoutSeconds must be a positive integer"]
+
+
+def test_task_without_retry_or_catch():
+    problems = broken(
+        lambda d: (
+            d["States"]["CheckStaging"].pop("Retry"),
+            d["States"]["CheckStaging"].pop("Catch"),
+        )
+    )
+    assert "State CheckStaging: Task has no Retry" in problems
+    assert "State CheckStaging: Task has no Catch" in problems
+
+
+def test_retry_missing_lambda_errors():
+    problems = broken(
+        lambda d: d["States"]["CheckStaging"]["Retry"][0].update(
+            ErrorEquals=["Lambda.ServiceException"]
+        )
+    )
+    assert any(
+        p.startswith("State CheckStaging: Retry does not cover Lambda.AWSLambdaException")
+        for p in problems
+    )
+
+
+def test_catch_result_path_must_keep_input():
+    problems = broken(lambda d: d["States"]["CheckStaging"]["Catch"][0].update(ResultPath=None))
+    assert any(
+        p.startswith("State CheckStaging: Catch[0] ResultPath must be '$.error'") for p in problems
+    )
+
+
+def test_unreachable_state():
+    problems = broken(
+        lambda d: d["States"].update(Orphan={"Type": "Pass", "Next": "ReleaseSucceeded"})
+    )
+    assert problems == ["State Orphan: unreachable from StartAt"]
+
+
+def test_fail_without_cause_and_task_without_next():
+    def mutate(doc):
+        doc["States"]["ReleaseFailed"].pop("CausePath")
+        doc["States"]["Rollback"].pop("Next")
+
+    problems = broken(mutate)
+    assert any(p.startswith("State ReleaseFailed: Fail must say") for p in problems)
+    assert "State Rollback: Task has neither Next nor End" in problems
+
+
+def test_cli_prints_one_line_per_problem_and_exits_1(tmp_path, capsys):
+    doc = definition()
+    doc.pop("TimeoutSeconds")
+    doc["States"]["Orphan"] = {"Type": "Succeed"}
+    path = tmp_path / "sm.asl.json"
+    path.write_text(json.dumps(doc))
+    assert check_asl.main([str(path)]) == 1
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "sm.asl.json: State machine: top-level TimeoutSeconds must be a positive integer",
+        "sm.asl.json: State Orphan: unreachable from StartAt",
+    ]
+
+
+def test_cli_ok(capsys):
+    assert check_asl.main([str(ASL)]) == 0
+    assert capsys.readouterr().out.strip() == "state_machine.asl.json: OK"
+
+
+def test_cli_template_vars(capsys):
+    assert check_asl.main([str(ASL), "--template-vars"]) == 0
+    assert "deploy_function_arn" in capsys.readouterr().out.split()
+
+
+def test_cli_asl_validator_command_failure_is_reported(tmp_path, capsys):
+    fake = tmp_path / "fake-validator"
+    fake.write_text("#!/bin/sh\necho 'definition invalid: States.X bad' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    assert check_asl.main([str(ASL), "--with-asl-validator", "--asl-validator", str(fake)]) == 1
+    assert "asl-validator: definition invalid: States.X bad" in capsys.readouterr().err
+
+
+def test_render_keeps_templatefile_escapes():
+    assert check_asl.render('{"a": "$${literal}", "b": "${deploy_function_arn}"}') == (
+        '{"a": "${literal}", "b": "arn:aws:lambda:us-east-2:123456789012:function:check-deploy"}'
+    )
+
+
+# --- executing the definition in moto's interpreter ---------------------------------------------
+
+
+REGION = "us-east-1"
+
+
+@pytest.fixture
+def sfn_env():
+    from moto import mock_aws
+
+    with mock_aws(
+        config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+    ):
+        yield create_state_machine(REGION)
+
+
+def test_happy_path(sfn_env, monkeypatch):
+    if APPROVAL:
+        pytest.skip("the approval variant's happy path is covered in test_approve.py")
+    lambdas = healthy_lambdas()
+    lambdas.install(monkeypatch)
+    result = wait(start(sfn_env, release_input()))
+    assert result["status"] == "SUCCEEDED", result
+    assert lambdas.names() == [
+        "validate_artifact",
+        "deploy",
+        "deployment_status",
+        "deployment_status",
+        "smoke_tests",
+        "deploy",
+        "deployment_status",
+        "deployment_status",
+    ]
+    staging_deploy, production_deploy = lambdas.payloads("deploy")
+    assert staging_deploy["artifact_sha256"] == "ab" * 32
+    assert production_deploy == {
+        "stage": "production",
+        "commit_sha": COMMIT,
+        "target_version": "2",
+        "artifact_sha256": "ab" * 32,
+        "execution_name": "release-test",
+    }
+    output = json.loads(result["output"])
+    assert output["production"]["status"] == "Succeeded"
+    assert output["staging"]["polls"] == 2
+
+
+def test_rejected_artifact_deploys_nothing(sfn_env, monkeypatch):
+    def reject(payload):
+        raise LambdaFailure(
+            "ChecksumMismatchError", "artifact sha256 1234 does not match manifest sha256 5678"
+        )
+
+    lambdas = healthy_lambdas(validate_artifact=reject)
+    lambdas.install(monkeypatch)
+    result = wait(start(sfn_env, release_input()))
+    assert result["status"] == "FAILED"
+    assert result["error"] == "ChecksumMismatchError"
+    assert "does not match manifest" in result["cause"]
+    assert lambdas.names() == ["validate_artifact"]
+    assert entered_states(result["executionArn"])[-1] == "ArtifactRejected"
+
+
+def test_failed_smoke_tests_roll_back(sfn_env, monkeypatch):
+    lambdas = healthy_lambdas(
+        smoke_tests=lambda p: {
+            "passed": False,
+            "summary": "3/4 smoke tests passed; failed: health",
+            "results": [],
+        }
+    )
+    lambdas.install(monkeypatch)
+    result = wait(start(sfn_env, release_input()))
+    assert result["status"] == "FAILED"
+    assert result["error"] == "SmokeTestsFailed"
+    assert result["cause"] == "3/4 smoke tests passed; failed: health"
+    assert "deploy" not in lambdas.names()[2:]  # production never deployed
+    (rollback,) = lambdas.payloads("rollback")
+    assert rollback["state"]["staging"]["alias"] == "staging"
+    assert "production" not in rollback["state"]
+
+
+def test_failed_deployment_rolls_back_with_the_reason(sfn_env, monkeypatch):
+    def failed(payload):
+        raise LambdaFailure(
+            "DeploymentFailedError", "deployment d-staging of alias staging Failed: ALARM_ACTIVE"
+        )
+
+    lambdas = healthy_lambdas(deployment_status=failed)
+    lambdas.install(monkeypatch)
+    result = wait(start(sfn_env, release_input()))
+    assert (result["status"], result["error"]) == ("FAILED", "DeploymentFailedError")
+    assert "ALARM_ACTIVE" in result["cause"]
+    assert lambdas.names()[-1] == "rollback"
+
+
+def test_failed_rollback_is_its_own_failure(sfn_env, monkeypatch):
+    def failed(payload):
+        raise LambdaFailure("DeploymentStoppedError", "stopped")
+
+    def rollback(payload):
+        raise LambdaFailure("RollbackFailedError", "could not roll back staging: AccessDenied")
+
+    lambdas = healthy_lambdas(deployment_status=failed, rollback=rollback)
+    lambdas.install(monkeypatch)
+    result = wait(start(sfn_env, release_input()))
+    assert (result["status"], result["error"]) == ("FAILED", "RollbackFailedError")
+    assert entered_states(result["executionArn"])[-1] == "RollbackFailed"
+
+
+def test_staging_deploy_failure_fails_without_rollback(sfn_env, monkeypatch):
+    def busy(payload):
+        raise LambdaFailure(
+            "DeploymentInProgressError", "CodeDeploy deployment d-X is deploying version 9"
+        )
+
+    lambdas = healthy_lambdas(deploy=busy)
+    lambdas.install(monkeypatch)
+    result = wait(start(sfn_env, release_input()))
+    assert (result["status"], result["error"]) == ("FAILED", "DeploymentInProgressError")
+    assert lambdas.names() == ["validate_artifact", "deploy"]
+
+
+def test_poll_loop_is_bounded_by_the_status_lambda(sfn_env, monkeypatch, load_lambda):
+    """The real deployment_status Lambda ends an endless InProgress loop at max_polls."""
+    status_module = load_lambda("deployment_status")
+
+    class Forever:
+        def get_deployment(self, deploymentId):
+            return {"deploymentInfo": {"deploymentId": deploymentId, "status": "InProgress"}}
+
+    monkeypatch.setattr(status_module, "client", lambda name: Forever())
+
+    def status(payload):
+        try:
+            return status_module.check(
+                payload["deployment"], payload["deployment"].get("polls", 0), payload["max_polls"]
+            )
+        except status_module.DeploymentTimeoutError as exc:
+            raise LambdaFailure("DeploymentTimeoutError", str(exc)) from None
+
+    lambdas = healthy_lambdas(deployment_status=status)
+    lambdas.install(monkeypatch)
+    result = wait(start(sfn_env, release_input(max_polls=3)))
+    assert (result["status"], result["error"]) == ("FAILED", "DeploymentTimeoutError")
+    assert lambdas.names().count("deployment_status") == 3
