@@ -249,7 +249,13 @@ def report(outcome: Outcome, settings: Settings) -> str:
         lines.append(f"error: {outcome.error}")
     if outcome.cause:
         lines.append(f"cause: {outcome.cause[:2000]}")
-    if outcome.rolled_back:
+    if outcome.rolled_back and (outcome.state or "").lower() == "rollbackfailed":
+        lines.append(
+            "The rollback itself failed: check which version each alias points at and "
+            "fix it by hand "
+            "(see the execution's Rollback step)."
+        )
+    elif outcome.rolled_back:
         lines.append("The release was rolled back: the aliases point at their previous versions.")
     lines.append(url)
     return "\n".join(lines)

