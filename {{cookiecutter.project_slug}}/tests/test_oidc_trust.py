@@ -1,0 +1,177 @@
+"""The OIDC trust policies terraform/bootstrap renders: who may assume the CI roles.
+
+Renders the real policy documents with `terraform plan` of a copy of terraform/bootstrap
+against a moto server on 127.0.0.1 (an override file points the provider there), then reads
+each role's planned assume_role_policy from `terraform show -json`. No AWS account needed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+from pathlib import Path
+
+import boto3
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BOOTSTRAP = ROOT / "terraform" / "bootstrap"
+REPOSITORY = "{{ cookiecutter.github_repository }}"
+PROJECT = "{{ cookiecutter.project_slug }}"
+OIDC_HOST = "token.actions.githubusercontent.com"
+
+OVERRIDE = """
+provider "aws" {
+  access_key                  = "testing"
+  secret_key                  = "testing"
+  skip_credentials_validation = true
+  skip_metadata_api_check     = true
+  s3_use_path_style           = true
+  endpoints {
+    iam = "ENDPOINT"
+    kms = "ENDPOINT"
+    s3  = "ENDPOINT"
+    sts = "ENDPOINT"
+  }
+}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def planned_roles(tmp_path_factory) -> dict[str, dict]:
+    terraform = shutil.which("terraform")
+    if terraform is None:
+        pytest.skip("terraform is not on PATH (install Terraform >= 1.10 to render the policies)")
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        # An existing provider is looked up (create_oidc_provider=false), so its ARN is known at
+        # plan time and the trust documents are fully rendered in the plan.
+        iam = boto3.client(
+            "iam",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        iam.create_open_id_connect_provider(
+            Url=f"https://{OIDC_HOST}",
+            ClientIDList=["sts.amazonaws.com"],
+            ThumbprintList=["6938fd4d98bab03faadb97b34396831e3780aea1"],
+        )
+        work = tmp_path_factory.mktemp("bootstrap")
+        for path in BOOTSTRAP.iterdir():
+            if path.is_file() and (path.suffix == ".tf" or path.name == ".terraform.lock.hcl"):
+                shutil.copy(path, work / path.name)
+        (work / "moto_override.tf").write_text(OVERRIDE.replace("ENDPOINT", endpoint))
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TF_VAR_"))}
+        env.update({"TF_IN_AUTOMATION": "1", "CHECKPOINT_DISABLE": "1"})
+        init = [terraform, "init", "-input=false", "-no-color", "-backend=false"]
+        if os.environ.get("TF_PROVIDER_MIRROR"):
+            init.append(f"-plugin-dir={os.environ['TF_PROVIDER_MIRROR']}")
+
+        def run(*args: str) -> str:
+            proc = subprocess.run(
+                list(args),
+                cwd=work,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=600,
+                check=False,
+            )
+            assert proc.returncode == 0, (
+                f"{' '.join(args[:2])} failed:\n{proc.stdout}\n{proc.stderr}"
+            )
+            return proc.stdout
+
+        run(*init)
+        run(
+            terraform,
+            "plan",
+            "-input=false",
+            "-no-color",
+            "-var=create_oidc_provider=false",
+            "-out=bootstrap.tfplan",
+        )
+        plan = json.loads(run(terraform, "show", "-json", "bootstrap.tfplan"))
+    finally:
+        server.stop()
+    roles = {
+        rc["name"]: rc["change"]["after"]
+        for rc in plan["resource_changes"]
+        if rc["type"] == "aws_iam_role" and rc["mode"] == "managed"
+    }
+    assert set(roles) == {"plan", "apply"}, f"unexpected roles {sorted(roles)}"
+    return roles
+
+
+def trust(roles: dict[str, dict], name: str) -> list[dict]:
+    document = roles[name]["assume_role_policy"]
+    assert isinstance(document, str), f"{name} trust policy not known at plan time"
+    statements = json.loads(document)["Statement"]
+    return statements if isinstance(statements, list) else [statements]
+
+
+def conditions(statement: dict) -> dict[tuple[str, str], list[str]]:
+    flat = {}
+    for operator, pairs in statement.get("Condition", {}).items():
+        for key, values in pairs.items():
+            flat[(operator, key)] = values if isinstance(values, list) else [values]
+    return flat
+
+
+def test_roles_are_named_after_the_project(planned_roles):
+    assert planned_roles["plan"]["name"] == f"{PROJECT}-github-plan"
+    assert planned_roles["apply"]["name"] == f"{PROJECT}-github-apply"
+
+
+# Exact subjects each role may be assumed from. The plan role may also trust workflows running
+# on main (scheduled drift detection presents repo:OWNER/REPO:ref:refs/heads/main).
+REQUIRED = {
+    "plan": {f"repo:{REPOSITORY}:pull_request"},
+    "apply": {f"repo:{REPOSITORY}:environment:production"},
+}
+ALLOWED = {
+    "plan": REQUIRED["plan"] | {f"repo:{REPOSITORY}:ref:refs/heads/main"},
+    "apply": REQUIRED["apply"],
+}
+
+
+@pytest.mark.parametrize("role", ["plan", "apply"])
+def test_trust_is_web_identity_from_github_for_exact_subjects(planned_roles, role):
+    statements = trust(planned_roles, role)
+    assert len(statements) == 1
+    statement = statements[0]
+    assert statement["Effect"] == "Allow"
+    assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
+    assert statement["Principal"]["Federated"].endswith(f":oidc-provider/{OIDC_HOST}")
+    found = conditions(statement)
+    assert found[("StringEquals", f"{OIDC_HOST}:aud")] == ["sts.amazonaws.com"]
+    subjects = set(found[("StringEquals", f"{OIDC_HOST}:sub")])
+    assert REQUIRED[role] <= subjects <= ALLOWED[role]
+    # Nothing looser next to it: no StringLike wildcards that would admit forks or branches.
+    assert not [key for key in found if key[0] != "StringEquals"]
+    assert not any("*" in value for values in found.values() for value in values)
+
+
+def test_apply_role_is_not_reachable_from_pull_requests(planned_roles):
+    subjects = conditions(trust(planned_roles, "apply")[0])[("StringEquals", f"{OIDC_HOST}:sub")]
+    assert all(":pull_request" not in subject for subject in subjects)
+    plan_subjects = conditions(trust(planned_roles, "plan")[0])[
+        ("StringEquals", f"{OIDC_HOST}:sub")
+    ]
+    assert all(":environment:production" not in subject for subject in plan_subjects)
