@@ -74,10 +74,17 @@ def test_nothing_left_unrendered_and_data_files_parse(bake, options):
         text = path.read_text(encoding="utf-8")
         match = UNRENDERED.search(text)
         assert match is None, f"{path.relative_to(project)} still holds template syntax: {match.group(0)!r}"
-        if path.suffix == ".json":
-            json.loads(text)
-        elif path.suffix in (".yml", ".yaml"):
-            yaml.safe_load(text)
+        relative = path.relative_to(project)
+        # An empty plan fixture stands for a failed `terraform show -json`; everything else must parse.
+        if relative.parts[:2] == ("tests", "fixtures") and not text:
+            continue
+        try:
+            if path.suffix == ".json":
+                json.loads(text)
+            elif path.suffix in (".yml", ".yaml"):
+                yaml.safe_load(text)
+        except (ValueError, yaml.YAMLError) as error:
+            raise AssertionError(f"{relative} does not parse: {error}") from error
 
 
 @pytest.mark.parametrize("options", COMBINATIONS.values(), ids=COMBINATIONS.keys())
