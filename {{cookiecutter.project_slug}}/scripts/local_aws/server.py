@@ -19,7 +19,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from . import codedeploy_patch, lambda_patch, stepfunctions_patch
+from . import codedeploy_patch, codepipeline_patch, lambda_patch, s3_patch, stepfunctions_patch
 from .faults import FaultRegistry, FaultRuleError
 from .lambda_runtime import LambdaRuntime
 
@@ -88,6 +88,8 @@ class LocalAwsServer(ThreadedMotoServer):
         lambda_patch.install(self.invoker)
         codedeploy_patch.install(self.engine)
         stepfunctions_patch.install()
+        codepipeline_patch.install()
+        s3_patch.install()
         super().start()
         host, port = self.get_host_and_port()
         self.endpoint_url = f"http://{host}:{port}"

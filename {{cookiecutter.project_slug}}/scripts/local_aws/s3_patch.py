@@ -1,0 +1,91 @@
+"""S3 bucket policies: evaluate Condition blocks the way IAM does.
+
+moto turns a statement whose Condition does not hold into an explicit DENY, whatever its Effect, and
+passes no request context; so the standard "Deny when aws:SecureTransport is false" statement denies
+every request. Here a statement whose condition does not hold simply does not apply, and requests are
+evaluated with aws:SecureTransport = true: the embedded endpoint stands in for AWS's HTTPS endpoints
+(the SDKs only speak plain HTTP to it because it is bound to 127.0.0.1).
+"""
+
+from __future__ import annotations
+
+import json
+
+import fnmatch
+import logging
+
+from moto.iam.access_control import IAMPolicyStatement, PermissionResult
+from moto.s3.models import FakeBucket
+
+REQUEST_CONTEXT = {"aws:SecureTransport": "true"}
+log = logging.getLogger("local_aws.s3")
+
+
+def _values(expected) -> list[str]:
+    return [str(v).lower() if isinstance(v, bool) else str(v) for v in (expected if isinstance(expected, list) else [expected])]
+
+
+def _operator_holds(operator: str, actual: str, expected: list[str]) -> bool | None:
+    base = operator.removesuffix("IfExists")
+    if base in ("StringEquals", "ArnEquals"):
+        return actual in expected
+    if base == "StringNotEquals":
+        return actual not in expected
+    if base == "StringEqualsIgnoreCase":
+        return actual.lower() in [e.lower() for e in expected]
+    if base in ("StringLike", "ArnLike"):
+        return any(fnmatch.fnmatchcase(actual, e) for e in expected)
+    if base in ("StringNotLike", "ArnNotLike"):
+        return not any(fnmatch.fnmatchcase(actual, e) for e in expected)
+    if base == "Bool":
+        return actual.lower() in [e.lower() for e in expected]
+    return None
+
+
+def condition_holds(condition: dict, context: dict[str, str]) -> bool:
+    """IAM semantics: every operator and every key must hold; an absent key fails the test unless
+    the operator is ...IfExists (or Null, which tests exactly that)."""
+    for operator, tests in condition.items():
+        for key, expected in tests.items():
+            wanted = _values(expected)
+            if operator == "Null":
+                if (key not in context) != (wanted[0] == "true"):
+                    return False
+                continue
+            if key not in context:
+                if operator.endswith("IfExists"):
+                    continue
+                return False
+            holds = _operator_holds(operator, context[key], wanted)
+            if holds is None:
+                log.warning("bucket policy condition operator %s is not evaluated locally; treating it as not met", operator)
+                return False
+            if not holds:
+                return False
+    return True
+
+
+def evaluate(policy_document: str, action: str, resource: str, context: dict[str, str] = REQUEST_CONTEXT) -> PermissionResult:
+    statements = json.loads(policy_document).get("Statement", [])
+    if isinstance(statements, dict):
+        statements = [statements]
+    permitted = False
+    for raw in statements:
+        if raw.get("Condition"):
+            if not condition_holds(raw["Condition"], context):
+                continue  # condition not met: the statement does not apply
+            raw = {k: v for k, v in raw.items() if k != "Condition"}
+        result = IAMPolicyStatement(raw).is_action_permitted(action, resource)
+        if result == PermissionResult.DENIED:
+            return result
+        permitted = permitted or result == PermissionResult.PERMITTED
+    return PermissionResult.PERMITTED if permitted else PermissionResult.NEUTRAL
+
+
+def install() -> None:
+    def get_permission(self, action: str, resource: str):
+        if self.policy is None:
+            return PermissionResult.NEUTRAL
+        return evaluate(self.policy.decode(), action, resource)
+
+    FakeBucket.get_permission = get_permission
