@@ -499,3 +499,37 @@ def test_real_failed_plan():
         "Error: expected message_retention_seconds to be in the range (60 - 1209600), got 10"
         in body
     )
+
+
+# Real plans of this repository's own terraform/ against the embedded AWS of scripts/local.py,
+# made by tests/fixtures/plans/generate_stack.py.
+
+
+def test_stack_initial_create_is_all_adds_and_fits():
+    inputs = real_stack("create")
+    summary = pc.parse_plan(inputs.plan)
+    assert summary.changes and {c.primary for c in summary.changes} == {"add"}
+    body = pc.render(inputs)
+    assert pc.utf16_len(body) < pc.GITHUB_BODY_LIMIT
+    assert f"**{len(summary.changes)}** to add, **0** to change, **0** to destroy" in body
+    assert "| ➕ add | `aws_lambda_function.app` |" in body
+    assert "| ➕ add | `aws_sfn_state_machine.release` |" in body
+    assert "[!CAUTION]" not in body
+
+
+def test_stack_destroy_names_the_subscription():
+    body = pc.render(real_stack("destroy"))
+    assert "**1** to destroy" in body
+    assert "> - `aws_sns_topic_subscription.email[0]` — count index no longer exists" in body
+
+
+def test_stack_replace_by_request():
+    body = pc.render(real_stack("replace"))
+    assert "**1** to replace" in body and "**0** to destroy" in body
+    assert "> - `aws_sns_topic_subscription.email[0]` — replacement requested (-replace)" in body
+
+
+def real_stack(name: str) -> pc.Inputs:
+    plan = json.loads((PLANS / f"stack-{name}.json").read_text())
+    text = (PLANS / f"stack-{name}.txt").read_text()
+    return pc.Inputs(plan=plan, plan_text=text, run_url=RUN_URL)
