@@ -112,7 +112,16 @@ def built_at() -> str:
     return moment.replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
-def build(out: Path, commit: str, lambdas_dir: Path = LAMBDAS) -> dict[str, Any]:
+def working_tree_id(artifacts: dict[str, Any]) -> str:
+    """A 40-hex id for sources that have no commit yet: the same sources always give the same id."""
+    digest = hashlib.sha1(usedforsecurity=False)
+    for name in sorted(artifacts):
+        digest.update(f"{name}:{artifacts[name]['sha256']}\n".encode())
+    return digest.hexdigest()
+
+
+def build(out: Path, commit: str | None, lambdas_dir: Path = LAMBDAS) -> dict[str, Any]:
+    """Zip every Lambda into ``out`` with a manifest; ``commit=None`` records a working-tree id."""
     artifacts: dict[str, Any] = {}
     for name in lambda_names(lambdas_dir):
         data = deterministic_zip(lambda_entries(name, lambdas_dir))
@@ -127,6 +136,8 @@ def build(out: Path, commit: str, lambdas_dir: Path = LAMBDAS) -> dict[str, Any]
         raise PackagingError(
             f"{lambdas_dir / APP} is missing; it is the application being released"
         )
+    if commit is None:
+        commit = working_tree_id(artifacts)
     manifest = {"commit": commit, "built_at": built_at(), "artifacts": artifacts}
     atomic_write(
         out / "manifest.json", (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
@@ -295,8 +306,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     try:
-        commit = resolve_commit(args.commit)
         if args.command == "upload":
+            commit = resolve_commit(args.commit)
             result = upload(
                 args.bucket,
                 commit,
@@ -307,6 +318,16 @@ def main(argv: list[str] | None = None) -> int:
             )
             print(json.dumps(result, indent=2))
         else:
+            # A build needs no commit (a fresh repository has none): the manifest then records
+            # an id derived from the zips. Releases always name a real commit.
+            try:
+                commit = resolve_commit(args.commit)
+            except PackagingError as exc:
+                if args.commit is not None:
+                    raise
+                note = f"package.py: note: {exc}; recording a working-tree id instead"
+                print(note, file=sys.stderr)
+                commit = None
             manifest = build(args.out, commit)
             for name, entry in manifest["artifacts"].items():
                 path = args.out / entry["file"]

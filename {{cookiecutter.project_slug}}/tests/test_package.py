@@ -247,3 +247,36 @@ def test_upload_requires_bucket(capsys):
     with pytest.raises(SystemExit):
         package.main(["upload", "--commit", COMMIT])
     assert "--bucket" in capsys.readouterr().err
+
+
+def test_build_without_a_commit_records_a_working_tree_id(tmp_path, lambdas):
+    first = package.build(tmp_path / "one", None, lambdas_dir=lambdas)
+    again = package.build(tmp_path / "two", None, lambdas_dir=lambdas)
+    with (lambdas / "app" / "handler.py").open("a") as handle:
+        handle.write("\n# change\n")
+    changed = package.build(tmp_path / "three", None, lambdas_dir=lambdas)
+
+    assert len(first["commit"]) == 40
+    assert int(first["commit"], 16) >= 0
+    assert first["commit"] == again["commit"]
+    assert changed["commit"] != first["commit"]
+
+
+def test_build_in_a_repository_without_commits_still_packages(tmp_path):
+    project = tmp_path / "project"
+    for part in ("lambdas", "scripts"):
+        shutil.copytree(ROOT / part, project / part, ignore=shutil.ignore_patterns("__pycache__"))
+    subprocess.run(["git", "init", "-q"], cwd=project, check=True)
+
+    result = subprocess.run(
+        [sys.executable, "scripts/package.py", "--out", "build"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "working-tree id" in result.stderr
+    manifest = json.loads((project / "build" / "manifest.json").read_text())
+    assert len(manifest["commit"]) == 40
