@@ -148,10 +148,12 @@ def test_pull_request_plan_only_for_same_repository_and_checks_for_everyone():
 
 def test_pull_request_posts_the_comment_with_the_job_token():
     workflow = load("pull-request.yml")
-    post = next(s for _, _, s in steps(workflow) if "plan_comment.py post" in (s.get("run") or ""))
+    post = next(
+        s for _, _, s in steps(workflow) if "make plan-comment-post" in (s.get("run") or "")
+    )
     assert post["env"]["GITHUB_TOKEN"] == expr("github.token")
     assert post["env"]["PR_NUMBER"] == expr("github.event.pull_request.number")
-    assert '--pr "$PR_NUMBER"' in post["run"]
+    assert 'PR="$PR_NUMBER"' in post["run"]
     summary = [s for _, _, s in steps(workflow) if "GITHUB_STEP_SUMMARY" in (s.get("run") or "")]
     assert summary, "the full plan goes to the job summary"
 
@@ -191,9 +193,9 @@ def test_deploy_waits_for_approval_only_when_the_state_machine_has_it():
 def test_drift_is_scheduled_read_only_and_reports_one_issue():
     workflow = load("drift.yml")
     assert set(triggers(workflow)) == {"schedule", "workflow_dispatch"}
-    _, job = job_running(workflow, "scripts/terraform.py drift")
+    _, job = job_running(workflow, "make drift")
     assert job["permissions"] == {"contents": "read", "id-token": "write", "issues": "write"}
-    issue = next(s for s in job["steps"] if "plan_comment.py issue" in (s.get("run") or ""))
+    issue = next(s for s in job["steps"] if "make drift-issue" in (s.get("run") or ""))
     assert issue["if"] == expr("steps.drift.outputs.exitcode == '2'")
     roles = {
         s["with"]["role-to-assume"] for s in job["steps"] if "configure-aws" in s.get("uses", "")
