@@ -123,6 +123,20 @@ resource "aws_s3_bucket_lifecycle_configuration" "artifacts" {
     }
   }
 
+  rule {
+    # Copies of execution-input.json CodePipeline passes between stages; only a run in progress needs them.
+    id     = "expire-pipeline-artifacts"
+    status = "Enabled"
+
+    filter {
+      prefix = local.pipeline_artifacts_prefix
+    }
+
+    expiration {
+      days = 30
+    }
+  }
+
   depends_on = [aws_s3_bucket_versioning.artifacts]
 }
 

@@ -36,11 +36,10 @@ resource "aws_iam_role_policy" "codepipeline" {
         Resource = aws_s3_bucket.artifacts.arn
       },
       {
-        # The artifact store lives under a prefix named after the pipeline (truncated to 20 characters).
         Sid      = "ArtifactStore"
         Effect   = "Allow"
         Action   = ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"]
-        Resource = "${aws_s3_bucket.artifacts.arn}/${substr(local.pipeline_name, 0, 20)}/*"
+        Resource = "${aws_s3_bucket.artifacts.arn}/${local.pipeline_artifacts_prefix}*"
       },
       {
         Sid      = "EncryptArtifacts"

@@ -30,6 +30,8 @@ locals {
   # The object whose creation starts a release (see scripts/package.py upload).
   pipeline_source_key = "pipeline/source.zip"
   releases_prefix     = "releases/"
+  # CodePipeline keeps its artifact store under the first 20 characters of the pipeline name.
+  pipeline_artifacts_prefix = "${substr(local.pipeline_name, 0, 20)}/"
 
   # CodeDeploy ARNs are built from names: the resources do not export the ones IAM needs.
   codedeploy_app_arn   = "arn:${local.partition}:codedeploy:${local.region}:${local.account_id}:application:${local.codedeploy_app}"

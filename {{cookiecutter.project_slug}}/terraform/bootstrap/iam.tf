@@ -42,7 +42,7 @@ locals {
     {
       Sid      = "ReadFunctions"
       Effect   = "Allow"
-      Action   = ["lambda:GetFunction", "lambda:GetFunctionConfiguration", "lambda:GetFunctionConcurrency", "lambda:GetFunctionCodeSigningConfig", "lambda:GetAlias", "lambda:GetPolicy", "lambda:ListVersionsByFunction", "lambda:ListAliases", "lambda:ListTags"]
+      Action   = ["lambda:GetFunction", "lambda:GetFunctionConfiguration", "lambda:GetFunctionConcurrency", "lambda:GetFunctionCodeSigningConfig", "lambda:GetRuntimeManagementConfig", "lambda:GetFunctionRecursionConfig", "lambda:GetAlias", "lambda:GetPolicy", "lambda:ListVersionsByFunction", "lambda:ListAliases", "lambda:ListTags"]
       Resource = [local.arn.functions, "${local.arn.functions}:*"]
     },
     {
@@ -107,10 +107,11 @@ locals {
       Resource = local.arn.alarms
     },
     {
-      # List-style calls IAM only authorizes on "*": they return names and metadata, never data.
-      Sid      = "ListCallsWithoutResourceScope"
+      # Calls IAM only authorizes on "*". They return names and metadata, never data; the provider
+      # validates the state machine definition (ValidateStateMachineDefinition) while planning.
+      Sid      = "CallsWithoutResourceScope"
       Effect   = "Allow"
-      Action   = ["logs:DescribeLogGroups", "kms:ListAliases"]
+      Action   = ["logs:DescribeLogGroups", "kms:ListAliases", "states:ValidateStateMachineDefinition"]
       Resource = "*"
     },
   ]
