@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Run the real delivery pipeline on an embedded AWS endpoint: no account, no Docker.
 
-  local.py up                 start the endpoint (background) and terraform init + apply terraform/ against it
-  local.py release [--fail F] package the working tree, upload it like the deploy workflow, run the release
-                              state machine and stream its progress; exit 0 only when production got it
+  local.py up                 start the endpoint (background), terraform init + apply terraform/
+  local.py release [--fail F] package the working tree, upload it like the deploy workflow, run
+                              the release state machine and stream its progress; exit 0 only
+                              when production got the release
   local.py status [--json]    aliases and the last executions
   local.py down               stop the endpoint and delete .local/
   local.py run [--fail F]     up, release, down in one go
@@ -13,7 +14,8 @@ Faults (--fail) are injected by the harness and the endpoint, never inside Lambd
   validate           the uploaded app.zip is corrupted after upload (manifest checksum mismatch)
   deploy-staging     the deploy function fails when called for staging
   smoke-tests        the app behind the staging alias fails, so the smoke tests fail
-  smoke-timeout      the app behind the staging alias hangs once, so Lambda times it out in the smoke tests
+  smoke-timeout      the app behind the staging alias hangs once: Lambda times it out in the
+                     smoke tests
   deploy-production  the deploy function fails when called for production
   alarm-production   the production error alarm fires as soon as CodeDeploy shifts traffic
   rollback           smoke tests fail and the Lambda service rejects the first two rollback calls
@@ -46,16 +48,42 @@ TF_DIR = ROOT / "terraform"
 BUILD_DIR = ROOT / "build"
 OVERRIDE_FILE = TF_DIR / "local_override.tf"
 REGION_FALLBACK = "us-east-1"
-FAULTS = ("validate", "deploy-staging", "smoke-tests", "smoke-timeout", "deploy-production", "alarm-production", "rollback")
+FAULTS = (
+    "validate",
+    "deploy-staging",
+    "smoke-tests",
+    "smoke-timeout",
+    "deploy-production",
+    "alarm-production",
+    "rollback",
+)
 ALIASES = ("staging", "production")
-FAKE_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing"}
+FAKE_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+}
 # Every service terraform/ uses; the provider sends all of them to the embedded endpoint.
-TF_ENDPOINTS = ("cloudwatch", "codedeploy", "codepipeline", "events", "iam", "kms", "lambda", "logs", "s3", "sfn", "sns", "sqs", "sts")
+TF_ENDPOINTS = (
+    "cloudwatch",
+    "codedeploy",
+    "codepipeline",
+    "events",
+    "iam",
+    "kms",
+    "lambda",
+    "logs",
+    "s3",
+    "sfn",
+    "sns",
+    "sqs",
+    "sts",
+)
 
 # Local-only Terraform settings, written as terraform/local_override.tf while local terraform runs
 # (Terraform merges *_override.tf files over the configuration; they are git-ignored). The main
 # configuration stays the one and only description of the infrastructure.
-OVERRIDE_TEMPLATE = """# Written by scripts/local.py for a run against the embedded endpoint; deleted when terraform exits.
+OVERRIDE_TEMPLATE = """# Written by scripts/local.py for a local run; deleted when terraform exits.
 terraform {
   backend "local" {
     path = "@STATE@"
@@ -93,17 +121,30 @@ def override_text(endpoint_url: str, state_file: Path) -> str:
     return OVERRIDE_TEMPLATE.replace("@STATE@", state_file.as_posix()).replace("@ENDPOINTS@", lines)
 
 
-def terraform(args: list[str], endpoint_url: str, capture: bool = False) -> subprocess.CompletedProcess:
+def terraform(
+    args: list[str], endpoint_url: str, capture: bool = False
+) -> subprocess.CompletedProcess:
     if shutil.which("terraform") is None:
-        raise LocalError("terraform is not on PATH; install Terraform >= 1.10 (https://developer.hashicorp.com/terraform/install)")
+        raise LocalError(
+            "terraform is not on PATH; install Terraform >= 1.10 (https://developer.hashicorp.com/terraform/install)"
+        )
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}  # never a real account
     env.update(FAKE_ENV)
     env["TF_DATA_DIR"] = str(STATE_DIR / "terraform-data")  # keeps the real .terraform/ untouched
     env["TF_IN_AUTOMATION"] = "1"
     env["TF_INPUT"] = "0"
-    OVERRIDE_FILE.write_text(override_text(endpoint_url, STATE_DIR / "terraform.tfstate"), encoding="utf-8")
+    OVERRIDE_FILE.write_text(
+        override_text(endpoint_url, STATE_DIR / "terraform.tfstate"), encoding="utf-8"
+    )
     try:
-        return subprocess.run(["terraform", *args], cwd=TF_DIR, env=env, text=True, capture_output=capture, check=False)
+        return subprocess.run(
+            ["terraform", *args],
+            cwd=TF_DIR,
+            env=env,
+            text=True,
+            capture_output=capture,
+            check=False,
+        )
     finally:
         OVERRIDE_FILE.unlink(missing_ok=True)
 
@@ -115,7 +156,9 @@ def terraform_ok(args: list[str], endpoint_url: str, what: str) -> None:
         fh.write(f"$ terraform {' '.join(args)}\n{proc.stdout}\n{proc.stderr}\n")
     if proc.returncode != 0:
         tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-25:])
-        raise LocalError(f"terraform {what} failed against the local endpoint:\n{tail}\n(full output: {log})")
+        raise LocalError(
+            f"terraform {what} failed against the local endpoint:\n{tail}\n(full output: {log})"
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -129,8 +172,14 @@ class Env:
     def client(self, service: str):
         import boto3
 
-        session = boto3.Session(region_name=self.outputs.get("aws_region") or REGION_FALLBACK, **{
-            "aws_access_key_id": "testing", "aws_secret_access_key": "testing", "aws_session_token": "testing"})
+        session = boto3.Session(
+            region_name=self.outputs.get("aws_region") or REGION_FALLBACK,
+            **{
+                "aws_access_key_id": "testing",
+                "aws_secret_access_key": "testing",
+                "aws_session_token": "testing",
+            },
+        )
         return session.client(service, endpoint_url=self.endpoint.url)
 
 
@@ -138,7 +187,9 @@ def require_env() -> Env:
     endpoint = process.find(STATE_DIR)
     outputs_file = STATE_DIR / "outputs.json"
     if endpoint is None or not outputs_file.exists():
-        raise LocalError("the local environment is not up: run `make local-up` (or scripts/local.py up) first")
+        raise LocalError(
+            "the local environment is not up: run `make local-up` (or scripts/local.py up) first"
+        )
     return Env(endpoint, json.loads(outputs_file.read_text(encoding="utf-8")))
 
 
@@ -151,12 +202,16 @@ def package_module():
 def cmd_up(args) -> int:
     existing = process.find(STATE_DIR)
     if existing is not None:
-        raise LocalError(f"the local environment is already up (endpoint {existing.url}, pid {existing.pid}); "
-                         "use `make local-status`, or `make local-down` first to start afresh")
+        raise LocalError(
+            f"the local environment is already up (endpoint {existing.url}, pid {existing.pid}); "
+            "use `make local-status`, or `make local-down` first to start afresh"
+        )
     try:
         import moto  # noqa: F401
     except ImportError:
-        raise LocalError("moto is not installed in this Python; run `make setup` and use .venv/bin/python") from None
+        raise LocalError(
+            "moto is not installed in this Python; run `make setup` and use .venv/bin/python"
+        ) from None
     started = time.monotonic()
     process.stop(STATE_DIR)  # a crashed earlier run may have left a record behind
     shutil.rmtree(STATE_DIR / "terraform-data", ignore_errors=True)
@@ -166,7 +221,9 @@ def cmd_up(args) -> int:
     say(f"  endpoint {endpoint.url} (pid {endpoint.pid}); log {STATE_DIR / 'endpoint.log'}")
     try:
         pkg = package_module()
-        manifest = pkg.build(BUILD_DIR, "0" * 40)  # terraform/ reads the zips for the first deployment
+        manifest = pkg.build(
+            BUILD_DIR, "0" * 40
+        )  # terraform/ reads the zips for the first deployment
         say(f"Built {len(manifest['artifacts'])} zips into {BUILD_DIR}")
         init = ["init", "-input=false", "-reconfigure", "-no-color"]
         mirror = os.environ.get("TF_PROVIDER_MIRROR")
@@ -192,7 +249,11 @@ def cmd_down(args) -> int:
     was_up = process.stop(STATE_DIR)
     shutil.rmtree(STATE_DIR, ignore_errors=True)
     OVERRIDE_FILE.unlink(missing_ok=True)
-    say("Stopped the local environment and removed .local/" if was_up else "Nothing was running; removed .local/")
+    say(
+        "Stopped the local environment and removed .local/"
+        if was_up
+        else "Nothing was running; removed .local/"
+    )
     return 0
 
 
@@ -202,8 +263,16 @@ def cmd_down(args) -> int:
 def release_id(manifest: dict) -> tuple[str, str]:
     """The commit of a clean checkout, else a stable id derived from the packaged artifacts."""
     try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "lambdas"], cwd=ROOT, capture_output=True, text=True, check=False)
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "lambdas"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if head.returncode == 0 and dirty.returncode == 0 and not dirty.stdout.strip():
             return head.stdout.strip(), "commit"
     except FileNotFoundError:
@@ -223,7 +292,9 @@ def alias_versions(env: Env) -> dict[str, str]:
 def version_commit(env: Env, version: str) -> str | None:
     if version == "$LATEST":
         return None
-    conf = env.client("lambda").get_function_configuration(FunctionName=env.outputs["app_function_name"], Qualifier=version)
+    conf = env.client("lambda").get_function_configuration(
+        FunctionName=env.outputs["app_function_name"], Qualifier=version
+    )
     return conf.get("Description") or None
 
 
@@ -233,24 +304,56 @@ def fault_rules(fault: str, env: Env) -> list[dict]:
     note = f"injected by local.py --fail {fault}"
     if fault in ("deploy-staging", "deploy-production"):
         stage = fault.split("-", 1)[1]
-        return [{"name": fault, "function": fns["deploy"], "event_match": {"stage": stage}, "action": "error",
-                 "error_type": "DeploymentError", "error_message": f"deploying to {stage} failed ({note})"}]
-    smoke = {"name": "smoke-tests", "function": app, "qualifier": "staging", "action": "error",
-             "error_type": "RuntimeError", "error_message": f"the new version is broken ({note})"}
+        return [
+            {
+                "name": fault,
+                "function": fns["deploy"],
+                "event_match": {"stage": stage},
+                "action": "error",
+                "error_type": "DeploymentError",
+                "error_message": f"deploying to {stage} failed ({note})",
+            }
+        ]
+    smoke = {
+        "name": "smoke-tests",
+        "function": app,
+        "qualifier": "staging",
+        "action": "error",
+        "error_type": "RuntimeError",
+        "error_message": f"the new version is broken ({note})",
+    }
     if fault == "smoke-tests":
         return [smoke]
     if fault == "smoke-timeout":
-        return [{"name": fault, "function": app, "qualifier": "staging", "action": "hang", "times": 1}]
+        return [
+            {"name": fault, "function": app, "qualifier": "staging", "action": "hang", "times": 1}
+        ]
     if fault == "alarm-production":
         group = env.outputs["deployment_groups"]["production"]
-        info = env.client("codedeploy").get_deployment_group(applicationName=env.outputs["codedeploy_application"], deploymentGroupName=group)
-        alarms = [a["name"] for a in info["deploymentGroupInfo"].get("alarmConfiguration", {}).get("alarms", [])]
+        info = env.client("codedeploy").get_deployment_group(
+            applicationName=env.outputs["codedeploy_application"], deploymentGroupName=group
+        )
+        alarms = [
+            a["name"]
+            for a in info["deploymentGroupInfo"].get("alarmConfiguration", {}).get("alarms", [])
+        ]
         if not alarms:
-            raise LocalError(f"deployment group {group} watches no alarm, so alarm-production cannot work; check terraform/codedeploy.tf")
+            raise LocalError(
+                f"deployment group {group} watches no alarm, so alarm-production cannot work; "
+                "check terraform/codedeploy.tf"
+            )
         return [{"name": fault, "kind": "alarm", "deployment_group": group, "alarms": alarms}]
     if fault == "rollback":
-        return [smoke, {"name": fault, "function": fns["rollback"], "action": "service-error", "times": 2,
-                        "error_message": f"Lambda is unavailable ({note})"}]
+        return [
+            smoke,
+            {
+                "name": fault,
+                "function": fns["rollback"],
+                "action": "service-error",
+                "times": 2,
+                "error_message": f"Lambda is unavailable ({note})",
+            },
+        ]
     return []
 
 
@@ -280,7 +383,7 @@ class Streamer:
             if not page.get("nextToken"):
                 break
             kwargs["nextToken"] = page["nextToken"]
-        for event in events[self.seen:]:
+        for event in events[self.seen :]:
             self.show(event)
         self.seen = len(events)
 
@@ -318,17 +421,33 @@ def cmd_release(args) -> int:
     before = alias_versions(env)
 
     if args.fail == "alarm-production" and before["production"] == "$LATEST":
-        raise LocalError("--fail alarm-production needs a production alias already at a released version: CodeDeploy "
-                         "(and so its alarm rollback) only runs between two versions. Run one release without faults first.")
-    existing = [e for e in sfn.list_executions(stateMachineArn=sm_arn)["executions"] if e["name"] == name]
+        raise LocalError(
+            "--fail alarm-production needs a production alias already at a released version: "
+            "CodeDeploy "
+            "(and so its alarm rollback) only runs between two versions. Run one release without "
+            "faults first."
+        )
+    existing = [
+        e for e in sfn.list_executions(stateMachineArn=sm_arn)["executions"] if e["name"] == name
+    ]
     if existing:
-        say(f"Release {commit[:12]} already ran as execution {name} ({existing[0]['status']}); "
-            "executions are named after the commit, so nothing is deployed twice. Commit a change to release again.")
+        say(
+            f"Release {commit[:12]} already ran as execution {name} ({existing[0]['status']}); "
+            "executions are named after the commit, so nothing is deployed twice. Commit a change "
+            "to release again."
+        )
         return summarize(env, existing[0]["executionArn"], before, commit, started, sfn)
 
     say(f"Releasing {commit} ({origin})")
     try:
-        result = pkg.upload(bucket, commit, BUILD_DIR, poll_interval=1, max_polls=args.max_polls, s3=env.client("s3"))
+        result = pkg.upload(
+            bucket,
+            commit,
+            BUILD_DIR,
+            poll_interval=1,
+            max_polls=args.max_polls,
+            s3=env.client("s3"),
+        )
     except pkg.PackagingError as exc:
         raise LocalError(str(exc)) from None
     say(f"  uploaded s3://{bucket}/releases/{commit}/ (app sha256 {result['app_sha256'][:12]}...)")
@@ -341,7 +460,9 @@ def cmd_release(args) -> int:
         say(f"  fault armed: {args.fail}")
     try:
         execution_input = pkg.execution_input(bucket, commit, 1, args.max_polls)
-        arn = sfn.start_execution(stateMachineArn=sm_arn, name=name, input=json.dumps(execution_input))["executionArn"]
+        arn = sfn.start_execution(
+            stateMachineArn=sm_arn, name=name, input=json.dumps(execution_input)
+        )["executionArn"]
         say(f"Execution {name}")
         streamer = Streamer(sfn, arn)
         while sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
@@ -354,7 +475,9 @@ def cmd_release(args) -> int:
         if args.fail == "alarm-production":
             for rule in rules:
                 for alarm in rule["alarms"]:
-                    env.client("cloudwatch").set_alarm_state(AlarmName=alarm, StateValue="OK", StateReason="local.py: fault cleared")
+                    env.client("cloudwatch").set_alarm_state(
+                        AlarmName=alarm, StateValue="OK", StateReason="local.py: fault cleared"
+                    )
     return summarize(env, arn, before, commit, started, sfn)
 
 
@@ -384,11 +507,22 @@ def summarize(env: Env, arn: str, before: dict, commit: str, started: float, sfn
 def cmd_status(args) -> int:
     env = require_env()
     sfn = env.client("stepfunctions")
-    executions = sorted(sfn.list_executions(stateMachineArn=env.outputs["state_machine_arn"])["executions"], key=lambda e: e["startDate"], reverse=True)
+    executions = sorted(
+        sfn.list_executions(stateMachineArn=env.outputs["state_machine_arn"])["executions"],
+        key=lambda e: e["startDate"],
+        reverse=True,
+    )
     rows = []
     for e in executions[: args.last]:
         d = sfn.describe_execution(executionArn=e["executionArn"])
-        rows.append({"name": e["name"], "status": e["status"], "error": d.get("error"), "cause": d.get("cause")})
+        rows.append(
+            {
+                "name": e["name"],
+                "status": e["status"],
+                "error": d.get("error"),
+                "cause": d.get("cause"),
+            }
+        )
     aliases = alias_versions(env)
     if args.json:
         print(json.dumps({"aliases": aliases, "executions": rows}, indent=2))
@@ -399,7 +533,8 @@ def cmd_status(args) -> int:
         say(f"  {alias:<10} version {version}" + (f" (commit {commit[:12]})" if commit else ""))
     say("Executions (newest first):" if rows else "No executions yet: make local-release")
     for r in rows:
-        say(f"  {r['name']:<22} {r['status']:<10} {r['error'] or ''} {_short(r['cause'] or '', 120)}")
+        cause = _short(r["cause"] or "", 120)
+        say(f"  {r['name']:<22} {r['status']:<10} {r['error'] or ''} {cause}")
     return 0
 
 
@@ -417,7 +552,13 @@ def cmd_run(args) -> int:
 def cmd_bench(args) -> int:
     scratch = Path(tempfile.mkdtemp(prefix="local-bench-"))
     copy = scratch / ROOT.name
-    shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns(".venv", ".local", "build", ".terraform", ".git", "__pycache__"))
+    shutil.copytree(
+        ROOT,
+        copy,
+        ignore=shutil.ignore_patterns(
+            ".venv", ".local", "build", ".terraform", ".git", "__pycache__"
+        ),
+    )
     script = [sys.executable, str(copy / "scripts" / "local.py")]
     rows: list[tuple[str, str]] = []
 
@@ -426,7 +567,9 @@ def cmd_bench(args) -> int:
         proc = subprocess.run([*script, *cmd], capture_output=True, text=True, check=False)
         took = time.monotonic() - t
         if proc.returncode != 0:
-            raise LocalError(f"bench step {label!r} failed:\n{proc.stdout[-1500:]}\n{proc.stderr[-1500:]}")
+            raise LocalError(
+                f"bench step {label!r} failed:\n{proc.stdout[-1500:]}\n{proc.stderr[-1500:]}"
+            )
         rows.append((label, f"{took:.1f} s"))
         return took
 
@@ -434,24 +577,61 @@ def cmd_bench(args) -> int:
         timed("cold start (local-up)", "up")
         timed("release", "release")
         handler = copy / "lambdas" / "app" / "handler.py"
-        handler.write_text(handler.read_text(encoding="utf-8") + "\n# bench: one-line change\n", encoding="utf-8")
+        handler.write_text(
+            handler.read_text(encoding="utf-8") + "\n# bench: one-line change\n", encoding="utf-8"
+        )
         timed("release after a one-line change", "release")
-        status = json.loads(subprocess.run([*script, "status", "--json"], capture_output=True, text=True, check=True).stdout)
+        status = json.loads(
+            subprocess.run(
+                [*script, "status", "--json"], capture_output=True, text=True, check=True
+            ).stdout
+        )
         outputs = json.loads((copy / ".local" / "outputs.json").read_text(encoding="utf-8"))
         import boto3
 
-        endpoint = json.loads((copy / ".local" / "endpoint.json").read_text(encoding="utf-8"))["url"]
-        sfn = boto3.client("stepfunctions", endpoint_url=endpoint, region_name=outputs["aws_region"], aws_access_key_id="testing", aws_secret_access_key="testing")
+        endpoint = json.loads((copy / ".local" / "endpoint.json").read_text(encoding="utf-8"))[
+            "url"
+        ]
+        sfn = boto3.client(
+            "stepfunctions",
+            endpoint_url=endpoint,
+            region_name=outputs["aws_region"],
+            **{
+                "aws_access_key_id": "testing",
+                "aws_secret_access_key": "testing",
+            },  # fake, local only
+        )
         last = status["executions"][0]["name"]
-        ex = next(e for e in sfn.list_executions(stateMachineArn=outputs["state_machine_arn"])["executions"] if e["name"] == last)
+        ex = next(
+            e
+            for e in sfn.list_executions(stateMachineArn=outputs["state_machine_arn"])["executions"]
+            if e["name"] == last
+        )
         desc = sfn.describe_execution(executionArn=ex["executionArn"])
-        rows.append(("execution alone (last release)", f"{(desc['stopDate'] - desc['startDate']).total_seconds():.1f} s"))
-        history = sfn.get_execution_history(executionArn=ex["executionArn"], maxResults=1000)["events"]
-        rows.append(("state transitions per successful release", str(sum(e["type"].endswith("StateEntered") for e in history))))
+        rows.append(
+            (
+                "execution alone (last release)",
+                f"{(desc['stopDate'] - desc['startDate']).total_seconds():.1f} s",
+            )
+        )
+        history = sfn.get_execution_history(executionArn=ex["executionArn"], maxResults=1000)[
+            "events"
+        ]
+        rows.append(
+            (
+                "state transitions per successful release",
+                str(sum(e["type"].endswith("StateEntered") for e in history)),
+            )
+        )
         manifest = json.loads((copy / "build" / "manifest.json").read_text(encoding="utf-8"))
         for name, entry in sorted(manifest["artifacts"].items()):
             rows.append((f"zip {name}", f"{entry['size'] / 1024:.1f} KiB"))
-            rows.append((f"import {name}.handler", f"{import_time(copy / 'build' / entry['file']) * 1000:.0f} ms"))
+            rows.append(
+                (
+                    f"import {name}.handler",
+                    f"{import_time(copy / 'build' / entry['file']) * 1000:.0f} ms",
+                )
+            )
     finally:
         subprocess.run([*script, "down"], capture_output=True, check=False)
         shutil.rmtree(scratch, ignore_errors=True)
@@ -460,7 +640,10 @@ def cmd_bench(args) -> int:
     say(f"{'-' * width}  -----")
     for label, value in rows:
         say(f"{label:<{width}}  {value}")
-    say("\nTargets on a 2-core machine: local-up <= 60 s, a release <= 15 s, every pipeline Lambda zip <= 64 KiB.")
+    say(
+        "\nTargets on a 2-core machine: local-up <= 60 s, a release <= 15 s, every pipeline "
+        "Lambda zip <= 64 KiB."
+    )
     return 0
 
 
@@ -469,23 +652,48 @@ def import_time(zip_path: Path) -> float:
 
     with tempfile.TemporaryDirectory() as tmp:
         zipfile.ZipFile(zip_path).extractall(tmp)
-        code = "import sys,time;sys.path.insert(0,sys.argv[1]);t=time.perf_counter();import handler;print(time.perf_counter()-t)"
+        code = (
+            "import sys,time;sys.path.insert(0,sys.argv[1]);t=time.perf_counter();"
+            "import handler;print(time.perf_counter()-t)"
+        )
         env = {**os.environ, **FAKE_ENV, "AWS_DEFAULT_REGION": REGION_FALLBACK}
-        proc = subprocess.run([sys.executable, "-I", "-c", code, tmp], capture_output=True, text=True, env=env, check=False)
+        proc = subprocess.run(
+            [sys.executable, "-I", "-c", code, tmp],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
         return float(proc.stdout.strip() or "nan")
 
 
 # ---------------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="local.py", description=__doc__.split("\n\n")[0],
-                                     epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="local.py",
+        description=__doc__.split("\n\n")[0],
+        epilog=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     clock = argparse.ArgumentParser(add_help=False)
-    clock.add_argument("--minute-seconds", type=float, default=0.2, help="real seconds per CodeDeploy minute (default 0.2)")
+    clock.add_argument(
+        "--minute-seconds",
+        type=float,
+        default=0.2,
+        help="real seconds per CodeDeploy minute (default 0.2)",
+    )
     rel = argparse.ArgumentParser(add_help=False)
     rel.add_argument("--fail", choices=FAULTS, help="inject a fault (see above)")
-    rel.add_argument("--commit", help="release id to use instead of the git commit / derived id (40 hex)")
-    rel.add_argument("--max-polls", type=int, default=60, help="deployment status polls before giving up (1 s apart)")
+    rel.add_argument(
+        "--commit", help="release id to use instead of the git commit / derived id (40 hex)"
+    )
+    rel.add_argument(
+        "--max-polls",
+        type=int,
+        default=60,
+        help="deployment status polls before giving up (1 s apart)",
+    )
     sub.add_parser("up", parents=[clock], help="start the endpoint and apply terraform/")
     sub.add_parser("release", parents=[rel], help="package, upload and run a release")
     st = sub.add_parser("status", help="aliases and last executions")
@@ -499,10 +707,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if getattr(args, "commit", None) and not (len(args.commit) == 40 and all(c in "0123456789abcdef" for c in args.commit)):
+    if getattr(args, "commit", None) and not (
+        len(args.commit) == 40 and all(c in "0123456789abcdef" for c in args.commit)
+    ):
         say(f"local.py: --commit must be 40 lowercase hex characters, got {args.commit!r}")
         return 2
-    handlers = {"up": cmd_up, "release": cmd_release, "status": cmd_status, "down": cmd_down, "run": cmd_run, "bench": cmd_bench}
+    handlers = {
+        "up": cmd_up,
+        "release": cmd_release,
+        "status": cmd_status,
+        "down": cmd_down,
+        "run": cmd_run,
+        "bench": cmd_bench,
+    }
     try:
         return handlers[args.command](args)
     except (LocalError, process.EndpointError) as exc:

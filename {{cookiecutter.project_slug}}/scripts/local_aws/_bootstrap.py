@@ -1,8 +1,9 @@
 """Runs ONE Lambda invocation inside a fresh interpreter, the way the AWS Python runtime does.
 
-Started by lambda_runtime.py as `python -I _bootstrap.py <task_root> <handler> <result_file> [--hang]`
-with the event on stdin. It must only use the standard library (plus whatever the function's zip
-brings): it is the "runtime", not part of the function. The outcome goes to <result_file> as JSON
+Started by lambda_runtime.py as
+`python -I _bootstrap.py <task_root> <handler> <result_file> [--hang]` with the event on stdin.
+It must only use the standard library (plus whatever the function's zip brings): it is the
+"runtime", not part of the function. The outcome goes to <result_file> as JSON
 so that anything the handler prints stays in the function's log stream, as in Lambda.
 """
 
@@ -49,28 +50,45 @@ class LambdaContext:
 
 
 def _error(error_type: str, message: str, stack: list[str] | None = None) -> dict:
-    return {"errorMessage": message, "errorType": error_type, "requestId": os.environ["LOCAL_AWS_REQUEST_ID"], "stackTrace": stack or []}
+    return {
+        "errorMessage": message,
+        "errorType": error_type,
+        "requestId": os.environ["LOCAL_AWS_REQUEST_ID"],
+        "stackTrace": stack or [],
+    }
 
 
 def _user_frames(tb) -> list[str]:
     # Drop this bootstrap's own frames, as the AWS runtime hides its frames.
-    frames = [f for f in traceback.extract_tb(tb) if os.path.abspath(f.filename) != os.path.abspath(__file__)]
+    frames = [
+        f
+        for f in traceback.extract_tb(tb)
+        if os.path.abspath(f.filename) != os.path.abspath(__file__)
+    ]
     return traceback.format_list(frames)
 
 
 def _load_handler(handler: str):
     module_name, _, function_name = handler.rpartition(".")
     if not module_name or not function_name:
-        return None, _error("Runtime.MalformedHandlerName", f"Bad handler '{handler}': not enough values to unpack (expected 2, got 1)")
+        return None, _error(
+            "Runtime.MalformedHandlerName",
+            f"Bad handler '{handler}': not enough values to unpack (expected 2, got 1)",
+        )
     try:
         module = importlib.import_module(module_name.replace("/", "."))
     except ImportError as exc:
-        return None, _error("Runtime.ImportModuleError", f"Unable to import module '{module_name}': {exc}")
+        return None, _error(
+            "Runtime.ImportModuleError", f"Unable to import module '{module_name}': {exc}"
+        )
     except Exception as exc:  # noqa: BLE001 - any init failure is reported like Lambda does
         return None, _error(type(exc).__name__, str(exc), _user_frames(exc.__traceback__))
     fn = getattr(module, function_name, None)
     if fn is None:
-        return None, _error("Runtime.HandlerNotFound", f"Handler '{function_name}' missing on module '{module_name}'")
+        return None, _error(
+            "Runtime.HandlerNotFound",
+            f"Handler '{function_name}' missing on module '{module_name}'",
+        )
     return fn, None
 
 
@@ -101,7 +119,12 @@ def main(argv: list[str]) -> int:
         except Exception as exc:  # noqa: BLE001 - the runtime reports every handler exception
             outcome = _error(type(exc).__name__, str(exc), _user_frames(exc.__traceback__))
             print(f"[ERROR] {outcome['errorType']}: {outcome['errorMessage']}", file=sys.stdout)
-            print("Traceback (most recent call last):", "".join(outcome["stackTrace"]), sep="\n", file=sys.stdout)
+            print(
+                "Traceback (most recent call last):",
+                "".join(outcome["stackTrace"]),
+                sep="\n",
+                file=sys.stdout,
+            )
         else:
             try:
                 outcome = {"ok": json.dumps(result)}

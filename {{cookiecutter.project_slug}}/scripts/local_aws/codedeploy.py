@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Protocol
 
 import yaml
@@ -63,7 +63,11 @@ def parse_appspec(content: str) -> AppSpec:
     if not isinstance(resource, dict) or resource.get("Type") != "AWS::Lambda::Function":
         raise AppSpecError("The AppSpec resource 'Type' must be AWS::Lambda::Function")
     props = resource.get("Properties") or {}
-    missing = [k for k in ("Name", "Alias", "CurrentVersion", "TargetVersion") if props.get(k) in (None, "")]
+    missing = [
+        k
+        for k in ("Name", "Alias", "CurrentVersion", "TargetVersion")
+        if props.get(k) in (None, "")
+    ]
     if missing:
         raise AppSpecError(f"The AppSpec resource Properties miss {missing}")
     hooks: dict[str, str] = {}
@@ -72,7 +76,10 @@ def parse_appspec(content: str) -> AppSpec:
             raise AppSpecError("Each AppSpec hook must be a mapping {EventName: FunctionName}")
         for event, fn in entry.items():
             if event not in ("BeforeAllowTraffic", "AfterAllowTraffic"):
-                raise AppSpecError(f"Unsupported Lambda lifecycle hook {event!r}; use BeforeAllowTraffic or AfterAllowTraffic")
+                raise AppSpecError(
+                    f"Unsupported Lambda lifecycle hook {event!r}; use BeforeAllowTraffic or "
+                    "AfterAllowTraffic"
+                )
             hooks[event] = str(fn)
     return AppSpec(
         function_name=str(props["Name"]),
@@ -91,7 +98,9 @@ def appspec_content(revision: dict) -> str:
         return (revision.get("appSpecContent") or {}).get("content") or ""
     if kind == "String":
         return (revision.get("string") or {}).get("content") or ""
-    raise AppSpecError(f"Lambda deployments need revisionType AppSpecContent or String, got {kind!r}")
+    raise AppSpecError(
+        f"Lambda deployments need revisionType AppSpecContent or String, got {kind!r}"
+    )
 
 
 @dataclass(frozen=True)
@@ -102,9 +111,21 @@ class TrafficRouting:
 
     def to_api(self) -> dict:
         if self.type == "TimeBasedCanary":
-            return {"type": self.type, "timeBasedCanary": {"canaryPercentage": self.percentage, "canaryInterval": self.interval_minutes}}
+            return {
+                "type": self.type,
+                "timeBasedCanary": {
+                    "canaryPercentage": self.percentage,
+                    "canaryInterval": self.interval_minutes,
+                },
+            }
         if self.type == "TimeBasedLinear":
-            return {"type": self.type, "timeBasedLinear": {"linearPercentage": self.percentage, "linearInterval": self.interval_minutes}}
+            return {
+                "type": self.type,
+                "timeBasedLinear": {
+                    "linearPercentage": self.percentage,
+                    "linearInterval": self.interval_minutes,
+                },
+            }
         return {"type": "AllAtOnce"}
 
     @classmethod
@@ -118,16 +139,23 @@ class TrafficRouting:
             return cls(kind, int(c["linearPercentage"]), int(c["linearInterval"]))
         if kind == "AllAtOnce":
             return cls(kind)
-        raise DeploymentConfigError(f"trafficRoutingConfig type must be AllAtOnce, TimeBasedCanary or TimeBasedLinear, got {kind!r}")
+        raise DeploymentConfigError(
+            "trafficRoutingConfig type must be AllAtOnce, TimeBasedCanary or TimeBasedLinear, "
+            f"got {kind!r}"
+        )
 
 
 def _predefined() -> dict[str, TrafficRouting]:
     configs = {"CodeDeployDefault.LambdaAllAtOnce": TrafficRouting("AllAtOnce")}
     for minutes in (5, 10, 15, 30):
-        configs[f"CodeDeployDefault.LambdaCanary10Percent{minutes}Minutes"] = TrafficRouting("TimeBasedCanary", 10, minutes)
+        configs[f"CodeDeployDefault.LambdaCanary10Percent{minutes}Minutes"] = TrafficRouting(
+            "TimeBasedCanary", 10, minutes
+        )
     for minutes in (1, 2, 3, 10):
         unit = "Minute" if minutes == 1 else "Minutes"
-        configs[f"CodeDeployDefault.LambdaLinear10PercentEvery{minutes}{unit}"] = TrafficRouting("TimeBasedLinear", 10, minutes)
+        configs[f"CodeDeployDefault.LambdaLinear10PercentEvery{minutes}{unit}"] = TrafficRouting(
+            "TimeBasedLinear", 10, minutes
+        )
     return configs
 
 
@@ -139,11 +167,16 @@ def shift_schedule(routing: TrafficRouting) -> list[tuple[int, float]]:
     if routing.type == "AllAtOnce":
         return [(0, 1.0)]
     if not 0 < routing.percentage < 100 or routing.interval_minutes < 1:
-        raise DeploymentConfigError(f"bad traffic routing {routing}: percentage must be 1-99 and interval >= 1 minute")
+        raise DeploymentConfigError(
+            f"bad traffic routing {routing}: percentage must be 1-99 and interval >= 1 minute"
+        )
     if routing.type == "TimeBasedCanary":
         return [(0, routing.percentage / 100), (routing.interval_minutes, 1.0)]
     steps = math.ceil(100 / routing.percentage)
-    return [(k * routing.interval_minutes, min((k + 1) * routing.percentage, 100) / 100) for k in range(steps)]
+    return [
+        (k * routing.interval_minutes, min((k + 1) * routing.percentage, 100) / 100)
+        for k in range(steps)
+    ]
 
 
 def new_deployment_id() -> str:
@@ -155,7 +188,9 @@ class Environment(Protocol):
 
     def alias_version(self, function_name: str, alias: str) -> tuple[str, dict]: ...
     def version_exists(self, function_name: str, version: str) -> bool: ...
-    def set_alias(self, function_name: str, alias: str, version: str, weights: dict[str, float]) -> None: ...
+    def set_alias(
+        self, function_name: str, alias: str, version: str, weights: dict[str, float]
+    ) -> None: ...
     def alarm_states(self, names: list[str]) -> dict[str, str | None]: ...
     def trip_alarms(self, names: list[str], reason: str) -> None: ...
     def invoke_hook(self, function_name: str, payload: dict) -> None: ...
@@ -168,7 +203,9 @@ class GroupSettings:
     alarms: list[str] = field(default_factory=list)
     alarms_enabled: bool = False
     ignore_poll_alarm_failure: bool = False
-    rollback_events: tuple[str, ...] = ()  # DEPLOYMENT_FAILURE, DEPLOYMENT_STOP_ON_ALARM, DEPLOYMENT_STOP_ON_REQUEST
+    rollback_events: tuple[
+        str, ...
+    ] = ()  # DEPLOYMENT_FAILURE, DEPLOYMENT_STOP_ON_ALARM, DEPLOYMENT_STOP_ON_REQUEST
 
 
 @dataclass
@@ -211,7 +248,9 @@ class DeploymentRun:
         self.lock = threading.RLock()
         self._wake = threading.Event()
         self.shifted = False
-        self.thread = threading.Thread(target=self._run, name=f"codedeploy-{deployment_id}", daemon=True)
+        self.thread = threading.Thread(
+            target=self._run, name=f"codedeploy-{deployment_id}", daemon=True
+        )
 
     # ---- API-facing -------------------------------------------------------------------------
     @property
@@ -234,8 +273,15 @@ class DeploymentRun:
         self.thread.start()
 
     def overview(self) -> dict:
-        counts = dict.fromkeys(("Pending", "InProgress", "Succeeded", "Failed", "Skipped", "Ready"), 0)
-        key = {"Created": "Pending", "Succeeded": "Succeeded", "Failed": "Failed", "Stopped": "Failed"}.get(self.status, "InProgress")
+        counts = dict.fromkeys(
+            ("Pending", "InProgress", "Succeeded", "Failed", "Skipped", "Ready"), 0
+        )
+        key = {
+            "Created": "Pending",
+            "Succeeded": "Succeeded",
+            "Failed": "Failed",
+            "Stopped": "Failed",
+        }.get(self.status, "InProgress")
         counts[key] = 1
         return counts
 
@@ -245,7 +291,9 @@ class DeploymentRun:
             if hook is None:
                 raise KeyError(execution_id)
             if hook.status in ("Succeeded", "Failed"):
-                raise RuntimeError(f"lifecycle event {hook.event} of {self.deployment_id} already completed")
+                raise RuntimeError(
+                    f"lifecycle event {hook.event} of {self.deployment_id} already completed"
+                )
             hook.status = status
         self._wake.set()
 
@@ -254,7 +302,13 @@ class DeploymentRun:
         with self.lock:
             if not self.active:
                 raise RuntimeError(f"deployment {self.deployment_id} is already {self.status}")
-            self._finish("Stopped", "MANUAL_STOP", "The deployment was stopped by the user.", rollback=auto_rollback or "DEPLOYMENT_STOP_ON_REQUEST" in self.group.rollback_events)
+            self._finish(
+                "Stopped",
+                "MANUAL_STOP",
+                "The deployment was stopped by the user.",
+                rollback=auto_rollback
+                or "DEPLOYMENT_STOP_ON_REQUEST" in self.group.rollback_events,
+            )
         self._wake.set()
 
     # ---- lifecycle ----------------------------------------------------------------------------
@@ -275,13 +329,18 @@ class DeploymentRun:
             log.exception("deployment %s crashed", self.deployment_id)
             with self.lock:
                 if self.active:
-                    self._finish("Failed", "INTERNAL_ERROR", f"local CodeDeploy engine error: {exc}", rollback=True)
+                    self._finish(
+                        "Failed",
+                        "INTERNAL_ERROR",
+                        f"local CodeDeploy engine error: {exc}",
+                        rollback=True,
+                    )
 
     def _lifecycle(self) -> None:
         with self.lock:
             if not self.active:
                 return
-            self.start_time = datetime.now(timezone.utc)
+            self.start_time = datetime.now(UTC)
             self.status = "InProgress"
             try:
                 self.appspec = parse_appspec(appspec_content(self.revision))
@@ -300,7 +359,12 @@ class DeploymentRun:
                 )
                 return
             if not self.env.version_exists(spec.function_name, spec.target_version):
-                self._finish("Failed", "INVALID_LAMBDA_FUNCTION", f"Version {spec.target_version} of {spec.function_name} does not exist.", rollback=False)
+                self._finish(
+                    "Failed",
+                    "INVALID_LAMBDA_FUNCTION",
+                    f"Version {spec.target_version} of {spec.function_name} does not exist.",
+                    rollback=False,
+                )
                 return
         if not self._hook("BeforeAllowTraffic", spec.before_allow_traffic):
             return
@@ -323,7 +387,13 @@ class DeploymentRun:
                 return False
             self.hooks[hook.execution_id] = hook
             hook.status = "InProgress"
-        self.env.invoke_hook(function_name, {"DeploymentId": self.deployment_id, "LifecycleEventHookExecutionId": hook.execution_id})
+        self.env.invoke_hook(
+            function_name,
+            {
+                "DeploymentId": self.deployment_id,
+                "LifecycleEventHookExecutionId": hook.execution_id,
+            },
+        )
         deadline = time.monotonic() + HOOK_TIMEOUT_MINUTES * self.minute_seconds
         while self.active and hook.status == "InProgress" and time.monotonic() < deadline:
             self._check_alarms()
@@ -336,10 +406,18 @@ class DeploymentRun:
             if hook.status == "Succeeded":
                 return True
             if hook.status == "InProgress":
-                message = f"The {event} hook {function_name} did not report a status within {HOOK_TIMEOUT_MINUTES} minutes."
+                message = (
+                    f"The {event} hook {function_name} did not report a status "
+                    f"within {HOOK_TIMEOUT_MINUTES} minutes."
+                )
             else:
                 message = f"The {event} hook {function_name} reported Failed."
-            self._finish("Failed", "HOOK_EXECUTION_FAILURE", message, rollback="DEPLOYMENT_FAILURE" in self.group.rollback_events)
+            self._finish(
+                "Failed",
+                "HOOK_EXECUTION_FAILURE",
+                message,
+                rollback="DEPLOYMENT_FAILURE" in self.group.rollback_events,
+            )
             return False
 
     def _shift(self, spec: AppSpec) -> None:
@@ -354,12 +432,20 @@ class DeploymentRun:
                 if weight >= 1.0:
                     self.env.set_alias(spec.function_name, spec.alias, spec.target_version, {})
                 else:
-                    self.env.set_alias(spec.function_name, spec.alias, spec.current_version, {spec.target_version: weight})
+                    self.env.set_alias(
+                        spec.function_name,
+                        spec.alias,
+                        spec.current_version,
+                        {spec.target_version: weight},
+                    )
                 if not self.shifted:
                     self.shifted = True
                     injected = self.env.injected_alarms(self.group.name)
                     if injected:
-                        self.env.trip_alarms(injected, f"fault injected: errors on {spec.function_name}:{spec.target_version}")
+                        self.env.trip_alarms(
+                            injected,
+                            f"fault injected: errors on {spec.function_name}:{spec.target_version}",
+                        )
             self._check_alarms()
 
     def _check_alarms(self) -> None:
@@ -375,16 +461,23 @@ class DeploymentRun:
                 self._finish(
                     "Stopped",
                     "ALARM_ACTIVE",
-                    "One or more alarms have been activated according to the Amazon CloudWatch metrics you selected, "
-                    f"and the affected deployments have been stopped. Activated alarms: <{', '.join(firing)}>",
+                    "One or more alarms have been activated according to the Amazon CloudWatch "
+                    "metrics you selected, "
+                    "and the affected deployments have been stopped. Activated alarms: "
+                    f"<{', '.join(firing)}>",
                     rollback="DEPLOYMENT_STOP_ON_ALARM" in self.group.rollback_events,
                 )
             elif missing and not self.group.ignore_poll_alarm_failure:
-                self._finish("Stopped", "ALARM_ACTIVE", f"Unable to retrieve the state of alarms {missing}.", rollback="DEPLOYMENT_STOP_ON_ALARM" in self.group.rollback_events)
+                self._finish(
+                    "Stopped",
+                    "ALARM_ACTIVE",
+                    f"Unable to retrieve the state of alarms {missing}.",
+                    rollback="DEPLOYMENT_STOP_ON_ALARM" in self.group.rollback_events,
+                )
 
     def _finish(self, status: str, code: str | None, message: str | None, rollback: bool) -> None:
         # Caller holds self.lock.
-        self.complete_time = datetime.now(timezone.utc)
+        self.complete_time = datetime.now(UTC)
         self.status = status
         if code:
             self.error_information = {"code": code, "message": message}
@@ -394,8 +487,11 @@ class DeploymentRun:
             rollback_id = self.on_rollback(self)
             self.rollback_info = {
                 "rollbackDeploymentId": rollback_id,
-                "rollbackMessage": f"Deployment {self.deployment_id} was rolled back by {rollback_id}: "
+                "rollbackMessage": f"Deployment {self.deployment_id} was rolled back by "
+                f"{rollback_id}: "
                 f"alias {spec.alias} points to version {spec.current_version} again.",
             }
-        log.info("deployment %s %s %s", self.deployment_id, status, json.dumps(self.error_information))
+        log.info(
+            "deployment %s %s %s", self.deployment_id, status, json.dumps(self.error_information)
+        )
         self._wake.set()

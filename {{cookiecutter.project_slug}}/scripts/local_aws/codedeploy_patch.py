@@ -1,4 +1,4 @@
-"""Wire codedeploy.DeploymentRun into moto's CodeDeploy (whose deployments otherwise stay "Created").
+"""Wire codedeploy.DeploymentRun into moto's CodeDeploy, whose deployments otherwise stay "Created".
 
 Adds the API calls a Lambda blue/green pipeline and the Terraform provider need and moto lacks
 (StopDeployment, PutLifecycleEventHookExecutionStatus, Update/DeleteDeploymentGroup,
@@ -44,7 +44,9 @@ def _error(name: str, message: str) -> CodeDeployException:
 class MotoEnvironment:
     """codedeploy.Environment on moto's Lambda and CloudWatch backends."""
 
-    def __init__(self, account_id: str, region: str, invoker: LambdaInvoker, faults: FaultRegistry) -> None:
+    def __init__(
+        self, account_id: str, region: str, invoker: LambdaInvoker, faults: FaultRegistry
+    ) -> None:
         self.account_id, self.region = account_id, region
         self.invoker, self.faults = invoker, faults
 
@@ -63,7 +65,9 @@ class MotoEnvironment:
             return False
         return True
 
-    def set_alias(self, function_name: str, alias: str, version: str, weights: dict[str, float]) -> None:
+    def set_alias(
+        self, function_name: str, alias: str, version: str, weights: dict[str, float]
+    ) -> None:
         routing = {"AdditionalVersionWeights": {k: round(v, 4) for k, v in weights.items()}}
         updated = self._lambda.update_alias(alias, function_name, version, None, routing)
         updated.revision_id = str(uuid.uuid4())
@@ -84,7 +88,8 @@ class MotoEnvironment:
         return self.faults.alarms_for_deployment(group_name)
 
     def invoke_hook(self, function_name: str, payload: dict) -> None:
-        # CodeDeploy invokes hooks asynchronously; the hook reports via PutLifecycleEventHookExecutionStatus.
+        # CodeDeploy invokes hooks asynchronously; a hook reports back with
+        # PutLifecycleEventHookExecutionStatus.
         def run() -> None:
             try:
                 fn, qualifier = self.invoker.resolve(self._lambda, function_name, None)
@@ -98,7 +103,9 @@ class MotoEnvironment:
 
 
 class DeploymentEngine:
-    def __init__(self, invoker: LambdaInvoker, faults: FaultRegistry, minute_seconds: float) -> None:
+    def __init__(
+        self, invoker: LambdaInvoker, faults: FaultRegistry, minute_seconds: float
+    ) -> None:
         self.invoker, self.faults, self.minute_seconds = invoker, faults, minute_seconds
         self.runs: dict[str, DeploymentRun] = {}
         self.custom_configs: dict[tuple[str, str, str], TrafficRouting] = {}
@@ -111,14 +118,20 @@ class DeploymentEngine:
         if custom is None:
             raise _error(
                 "InvalidDeploymentConfigNameException",
-                f"Deployment config {name!r} is not a Lambda deployment config; use one of {sorted(PREDEFINED_CONFIGS)} or create it.",
+                f"Deployment config {name!r} is not a Lambda deployment config; use one of "
+                f"{sorted(PREDEFINED_CONFIGS)} or create it.",
             )
         return custom
 
     def active_in(self, backend, app: str, group: str) -> DeploymentRun | None:
         for dep_id, dep in backend.deployments.items():
             run = self.runs.get(dep_id)
-            if run and run.active and dep.application_name == app and dep.deployment_group_name == group:
+            if (
+                run
+                and run.active
+                and dep.application_name == app
+                and dep.deployment_group_name == group
+            ):
                 return run
         return None
 
@@ -126,33 +139,70 @@ class DeploymentEngine:
         original = backend.deployments[run.deployment_id]
         spec = run.appspec
         record = cd_models.DeploymentInfo(
-            original.application, original.deployment_group, _swap_revision(run), "CodeDeployDefault.LambdaAllAtOnce",
-            f"Rollback of {run.deployment_id}", None, None, None, None, None, None, "codeDeployRollback",
+            original.application,
+            original.deployment_group,
+            _swap_revision(run),
+            "CodeDeployDefault.LambdaAllAtOnce",
+            f"Rollback of {run.deployment_id}",
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            "codeDeployRollback",
         )
         record.deployment_id = new_deployment_id()
-        done = DeploymentRun(record.deployment_id, run.group, record.revision, PREDEFINED_CONFIGS["CodeDeployDefault.LambdaAllAtOnce"], run.env, self.minute_seconds, lambda _r: "")
+        done = DeploymentRun(
+            record.deployment_id,
+            run.group,
+            record.revision,
+            PREDEFINED_CONFIGS["CodeDeployDefault.LambdaAllAtOnce"],
+            run.env,
+            self.minute_seconds,
+            lambda _r: "",
+        )
         done.record = record
         done.appspec = spec
         done.start_time = done.complete_time = run.complete_time
         done.status = "Succeeded"
-        done.rollback_info = {"rollbackTriggeringDeploymentId": run.deployment_id, "rollbackMessage": f"Rollback of deployment {run.deployment_id}."}
+        done.rollback_info = {
+            "rollbackTriggeringDeploymentId": run.deployment_id,
+            "rollbackMessage": f"Rollback of deployment {run.deployment_id}.",
+        }
         backend.deployments[record.deployment_id] = record
         self.runs[record.deployment_id] = done
         return record.deployment_id
 
 
 def _swap_revision(run: DeploymentRun) -> dict:
-    # The revision CodeDeploy records for an automatic rollback: the same function, versions swapped.
+    # The revision CodeDeploy records for an automatic rollback: same function, versions swapped.
     spec = run.appspec
-    props = {"Name": spec.function_name, "Alias": spec.alias, "CurrentVersion": spec.target_version, "TargetVersion": spec.current_version}
-    content = json.dumps({"version": 0.0, "Resources": [{spec.function_name: {"Type": "AWS::Lambda::Function", "Properties": props}}]})
+    props = {
+        "Name": spec.function_name,
+        "Alias": spec.alias,
+        "CurrentVersion": spec.target_version,
+        "TargetVersion": spec.current_version,
+    }
+    content = json.dumps(
+        {
+            "version": 0.0,
+            "Resources": [
+                {spec.function_name: {"Type": "AWS::Lambda::Function", "Properties": props}}
+            ],
+        }
+    )
     return {"revisionType": "AppSpecContent", "appSpecContent": {"content": content}}
 
 
 def _group_settings(group) -> GroupSettings:
     alarm_cfg = group.alarm_configuration or {}
     if not isinstance(alarm_cfg, dict):  # moto's own AlarmConfiguration object
-        alarm_cfg = {"enabled": alarm_cfg.enabled, "alarms": alarm_cfg.alarms, "ignorePollAlarmFailure": alarm_cfg.ignore_poll_alarm_failure}
+        alarm_cfg = {
+            "enabled": alarm_cfg.enabled,
+            "alarms": alarm_cfg.alarms,
+            "ignorePollAlarmFailure": alarm_cfg.ignore_poll_alarm_failure,
+        }
     rollback = group.auto_rollback_configuration or {}
     return GroupSettings(
         name=group.deployment_group_name,
@@ -170,10 +220,26 @@ def install(engine: DeploymentEngine) -> None:
     original_info = cd_responses._deployment_info
     original_group_info = cd_responses._deployment_group_info
 
-    def create_deployment(self, application_name, deployment_group_name, revision, deployment_config_name=None, *args, **kwargs):
+    def create_deployment(
+        self,
+        application_name,
+        deployment_group_name,
+        revision,
+        deployment_config_name=None,
+        *args,
+        **kwargs,
+    ):
         app = self.get_application(application_name)
         if app.compute_platform != "Lambda":
-            return original_create(self, application_name, deployment_group_name, revision, deployment_config_name, *args, **kwargs)
+            return original_create(
+                self,
+                application_name,
+                deployment_group_name,
+                revision,
+                deployment_config_name,
+                *args,
+                **kwargs,
+            )
         if not revision:
             raise _error("RevisionRequiredException", "The revision ID was not specified.")
         group = self.get_deployment_group(application_name, deployment_group_name)
@@ -184,15 +250,29 @@ def install(engine: DeploymentEngine) -> None:
             if busy is not None:
                 raise _error(
                     "DeploymentLimitExceededException",
-                    f"The Deployment Group '{deployment_group_name}' already has an active Deployment '{busy.deployment_id}'",
+                    f"The Deployment Group '{deployment_group_name}' already has an active "
+                    f"Deployment '{busy.deployment_id}'",
                 )
-            moto_id = original_create(self, application_name, deployment_group_name, revision, config_name, *args, **kwargs)
+            moto_id = original_create(
+                self,
+                application_name,
+                deployment_group_name,
+                revision,
+                config_name,
+                *args,
+                **kwargs,
+            )
             record = self.deployments.pop(moto_id)
             record.deployment_id = new_deployment_id()
             self.deployments[record.deployment_id] = record
             env = MotoEnvironment(self.account_id, self.region_name, engine.invoker, engine.faults)
             run = DeploymentRun(
-                record.deployment_id, _group_settings(group), revision, routing, env, engine.minute_seconds,
+                record.deployment_id,
+                _group_settings(group),
+                revision,
+                routing,
+                env,
+                engine.minute_seconds,
                 on_rollback=lambda r, backend=self: engine.rollback_record(backend, r),
             )
             run.record = record
@@ -214,7 +294,10 @@ def install(engine: DeploymentEngine) -> None:
                 "completeTime": run.complete_time,
                 "deploymentOverview": run.overview(),
                 "creator": deployment.creator,
-                "deploymentStyle": {"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"},
+                "deploymentStyle": {
+                    "deploymentType": "BLUE_GREEN",
+                    "deploymentOption": "WITH_TRAFFIC_CONTROL",
+                },
                 "instanceTerminationWaitTimeStarted": False,
             }
         )
@@ -233,7 +316,10 @@ def install(engine: DeploymentEngine) -> None:
         self.codedeploy_backend.get_deployment(deployment_id)
         run = engine.runs.get(deployment_id)
         if run is None or not run.active:
-            raise _error("DeploymentAlreadyCompletedException", f"The deployment {deployment_id} has already completed.")
+            raise _error(
+                "DeploymentAlreadyCompletedException",
+                f"The deployment {deployment_id} has already completed.",
+            )
         try:
             run.stop(bool(self._get_param("autoRollbackEnabled")))
         except RuntimeError as exc:
@@ -246,14 +332,21 @@ def install(engine: DeploymentEngine) -> None:
         status = self._get_param("status")
         self.codedeploy_backend.get_deployment(deployment_id)
         if status not in ("Succeeded", "Failed"):
-            raise _error("InvalidLifecycleEventHookExecutionStatusException", f"Status {status!r} is not valid; use Succeeded or Failed.")
+            raise _error(
+                "InvalidLifecycleEventHookExecutionStatusException",
+                f"Status {status!r} is not valid; use Succeeded or Failed.",
+            )
         run = engine.runs.get(deployment_id)
         try:
             if run is None:
                 raise KeyError(execution_id)
             run.report_hook(execution_id, status)
         except KeyError as exc:
-            raise _error("InvalidLifecycleEventHookExecutionIdException", f"The lifecycle event hook execution {execution_id} is not part of {deployment_id}.") from exc
+            raise _error(
+                "InvalidLifecycleEventHookExecutionIdException",
+                f"The lifecycle event hook execution {execution_id} is not part of "
+                f"{deployment_id}.",
+            ) from exc
         except RuntimeError as exc:
             raise _error("LifecycleEventAlreadyCompletedException", str(exc)) from exc
         return ActionResult({"lifecycleEventHookExecutionId": execution_id})
@@ -301,27 +394,43 @@ def install(engine: DeploymentEngine) -> None:
     def batch_get_deployment_groups(self) -> ActionResult:
         backend = self.codedeploy_backend
         app = self._get_param("applicationName")
-        infos = [cd_responses._deployment_group_info(backend.get_deployment_group(app, n)) for n in self._get_param("deploymentGroupNames") or []]
+        infos = [
+            cd_responses._deployment_group_info(backend.get_deployment_group(app, n))
+            for n in self._get_param("deploymentGroupNames") or []
+        ]
         return ActionResult({"deploymentGroupsInfo": infos, "errorMessage": ""})
 
     def create_deployment_config(self) -> ActionResult:
         name = self._get_param("deploymentConfigName")
         if self._get_param("computePlatform") != "Lambda":
-            raise _error("InvalidComputePlatformException", "The local endpoint supports Lambda deployment configs only.")
+            raise _error(
+                "InvalidComputePlatformException",
+                "The local endpoint supports Lambda deployment configs only.",
+            )
         key = (self.current_account, self.region, name)
         if name in PREDEFINED_CONFIGS or key in engine.custom_configs:
-            raise _error("DeploymentConfigAlreadyExistsException", f"A deployment configuration with the name {name} already exists.")
+            raise _error(
+                "DeploymentConfigAlreadyExistsException",
+                f"A deployment configuration with the name {name} already exists.",
+            )
         try:
-            engine.custom_configs[key] = TrafficRouting.from_api(self._get_param("trafficRoutingConfig") or {})
+            engine.custom_configs[key] = TrafficRouting.from_api(
+                self._get_param("trafficRoutingConfig") or {}
+            )
         except (DeploymentConfigError, KeyError, ValueError) as exc:
             raise _error("InvalidTrafficRoutingConfigurationException", str(exc)) from exc
         return ActionResult({"deploymentConfigId": str(uuid.uuid5(uuid.NAMESPACE_URL, name))})
 
     def get_deployment_config(self) -> ActionResult:
         name = self._get_param("deploymentConfigName")
-        routing = PREDEFINED_CONFIGS.get(name) or engine.custom_configs.get((self.current_account, self.region, name))
+        routing = PREDEFINED_CONFIGS.get(name) or engine.custom_configs.get(
+            (self.current_account, self.region, name)
+        )
         if routing is None:
-            raise _error("DeploymentConfigDoesNotExistException", f"The deployment configuration {name} does not exist.")
+            raise _error(
+                "DeploymentConfigDoesNotExistException",
+                f"The deployment configuration {name} does not exist.",
+            )
         return ActionResult(
             {
                 "deploymentConfigInfo": {
@@ -336,20 +445,34 @@ def install(engine: DeploymentEngine) -> None:
     def delete_deployment_config(self) -> EmptyResult:
         name = self._get_param("deploymentConfigName")
         if name in PREDEFINED_CONFIGS:
-            raise _error("InvalidOperationException", "Predefined deployment configurations cannot be deleted.")
+            raise _error(
+                "InvalidOperationException",
+                "Predefined deployment configurations cannot be deleted.",
+            )
         engine.custom_configs.pop((self.current_account, self.region, name), None)
         return EmptyResult()
 
     def list_deployment_configs(self) -> ActionResult:
-        names = sorted(PREDEFINED_CONFIGS) + sorted(n for (a, r, n) in engine.custom_configs if (a, r) == (self.current_account, self.region))
+        names = sorted(PREDEFINED_CONFIGS) + sorted(
+            n
+            for (a, r, n) in engine.custom_configs
+            if (a, r) == (self.current_account, self.region)
+        )
         return ActionResult({"deploymentConfigsList": names})
 
     backend_cls.create_deployment = create_deployment
     cd_responses._deployment_info = deployment_info
     cd_responses._deployment_group_info = deployment_group_info
     for fn in (
-        stop_deployment, put_lifecycle_event_hook_execution_status, update_deployment_group, delete_deployment_group,
-        delete_application, batch_get_deployment_groups, create_deployment_config, get_deployment_config,
-        delete_deployment_config, list_deployment_configs,
+        stop_deployment,
+        put_lifecycle_event_hook_execution_status,
+        update_deployment_group,
+        delete_deployment_group,
+        delete_application,
+        batch_get_deployment_groups,
+        create_deployment_config,
+        get_deployment_config,
+        delete_deployment_config,
+        list_deployment_configs,
     ):
         setattr(response_cls, fn.__name__, fn)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
-from moto.codepipeline import responses as cp_responses
 from dateutil import parser as date_parser
+from moto.codepipeline import responses as cp_responses
 
 _TIMESTAMP_FIELDS = ("created", "updated", "pollingDisabledAt")
 

@@ -3,8 +3,9 @@
 A rule targets invocations of one function (optionally one alias/version, optionally events with
 given top-level values) and makes them fail the way AWS would fail them:
 - "error":         the function raises (FunctionError Unhandled, errorType/errorMessage as set);
-- "hang":          the function never returns, so the runtime's real timeout fires (Sandbox.Timedout);
-- "service-error": the Lambda service answers 500 ServiceException (Step Functions sees Lambda.ServiceException).
+- "hang":          the function never returns, so the real timeout fires (Sandbox.Timedout);
+- "service-error": the Lambda service answers 500 ServiceException (Step Functions sees
+                   Lambda.ServiceException).
 A rule with kind "alarm" instead trips the named CloudWatch alarms as soon as a CodeDeploy
 deployment to its deployment group starts shifting traffic (an error spike on the new version).
 """
@@ -44,26 +45,39 @@ class FaultRule:
         known = set(cls.__dataclass_fields__) - {"fired", "seen"}
         unknown = set(raw) - known
         if unknown:
-            raise FaultRuleError(f"unknown fault rule field(s) {sorted(unknown)}; known: {sorted(known)}")
+            raise FaultRuleError(
+                f"unknown fault rule field(s) {sorted(unknown)}; known: {sorted(known)}"
+            )
         if not raw.get("name"):
             raise FaultRuleError("every fault rule needs a 'name'")
         rule = cls(**raw)
         if rule.kind == "invoke":
             if not rule.function:
-                raise FaultRuleError(f"rule {rule.name!r}: 'function' is required for kind 'invoke'")
+                raise FaultRuleError(
+                    f"rule {rule.name!r}: 'function' is required for kind 'invoke'"
+                )
             if rule.action not in INVOKE_ACTIONS:
-                raise FaultRuleError(f"rule {rule.name!r}: action must be one of {INVOKE_ACTIONS}, got {rule.action!r}")
+                raise FaultRuleError(
+                    f"rule {rule.name!r}: action must be one of {INVOKE_ACTIONS}, got "
+                    f"{rule.action!r}"
+                )
         elif rule.kind == "alarm":
             if not rule.deployment_group or not rule.alarms:
-                raise FaultRuleError(f"rule {rule.name!r}: kind 'alarm' needs 'deployment_group' and 'alarms'")
+                raise FaultRuleError(
+                    f"rule {rule.name!r}: kind 'alarm' needs 'deployment_group' and 'alarms'"
+                )
         else:
-            raise FaultRuleError(f"rule {rule.name!r}: kind must be 'invoke' or 'alarm', got {rule.kind!r}")
+            raise FaultRuleError(
+                f"rule {rule.name!r}: kind must be 'invoke' or 'alarm', got {rule.kind!r}"
+            )
         return rule
 
     def _matches_event(self, event: Any) -> bool:
         if not self.event_match:
             return True
-        return isinstance(event, dict) and all(event.get(k) == v for k, v in self.event_match.items())
+        return isinstance(event, dict) and all(
+            event.get(k) == v for k, v in self.event_match.items()
+        )
 
     def _take(self) -> bool:
         # Counts a matching call; True when this one is to fail (after `skip`, up to `times`).
@@ -93,7 +107,9 @@ class FaultRegistry:
         with self._lock:
             return [asdict(r) for r in self._rules]
 
-    def for_invocation(self, function_name: str, qualifier: str | None, event: Any) -> FaultRule | None:
+    def for_invocation(
+        self, function_name: str, qualifier: str | None, event: Any
+    ) -> FaultRule | None:
         with self._lock:
             for rule in self._rules:
                 if rule.kind != "invoke" or rule.function != function_name:
@@ -108,6 +124,10 @@ class FaultRegistry:
         with self._lock:
             names: list[str] = []
             for rule in self._rules:
-                if rule.kind == "alarm" and rule.deployment_group == deployment_group and rule._take():
+                if (
+                    rule.kind == "alarm"
+                    and rule.deployment_group == deployment_group
+                    and rule._take()
+                ):
                     names.extend(rule.alarms)
             return names

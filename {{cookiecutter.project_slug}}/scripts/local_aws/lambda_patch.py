@@ -40,7 +40,9 @@ class InvalidRequestContentException(LambdaClientError):
         super().__init__("InvalidRequestContentException", message)
 
 
-def split_qualifier(backend: LambdaBackend, function_name: str, qualifier: str | None) -> tuple[str, str | None]:
+def split_qualifier(
+    backend: LambdaBackend, function_name: str, qualifier: str | None
+) -> tuple[str, str | None]:
     """Function name and qualifier from a name, name:qualifier, partial or full ARN."""
     if function_name.startswith("arn:"):
         _, name, arn_qualifier = backend._lambdas.split_function_arn(function_name)
@@ -65,7 +67,9 @@ def pick_version(alias_version: str, routing_config: Any, rnd: random.Random) ->
 
 
 def spec_for(fn: LambdaFunction) -> FunctionSpec:
-    unqualified = fn.function_arn.rsplit(":", 1)[0] if _VERSION.match(str(fn.version)) else fn.function_arn
+    unqualified = (
+        fn.function_arn.rsplit(":", 1)[0] if _VERSION.match(str(fn.version)) else fn.function_arn
+    )
     return FunctionSpec(
         function_name=fn.function_name,
         function_arn=unqualified,
@@ -81,12 +85,17 @@ def spec_for(fn: LambdaFunction) -> FunctionSpec:
 
 
 class LambdaInvoker:
-    def __init__(self, runtime: LambdaRuntime, faults: FaultRegistry, rnd: random.Random | None = None) -> None:
+    def __init__(
+        self, runtime: LambdaRuntime, faults: FaultRegistry, rnd: random.Random | None = None
+    ) -> None:
         self.runtime = runtime
         self.faults = faults
-        self.rnd = rnd or random.Random()
+        # Traffic splitting, not security: a plain PRNG is what weighted routing needs.
+        self.rnd = rnd or random.Random()  # noqa: S311
 
-    def resolve(self, backend: LambdaBackend, function_name: str, qualifier: str | None) -> tuple[LambdaFunction, str | None]:
+    def resolve(
+        self, backend: LambdaBackend, function_name: str, qualifier: str | None
+    ) -> tuple[LambdaFunction, str | None]:
         name, qualifier = split_qualifier(backend, function_name, qualifier)
         if qualifier and qualifier != "$LATEST" and not _VERSION.match(qualifier):
             alias = backend._lambdas.get_alias(qualifier, name)  # raises ResourceNotFound like AWS
@@ -94,12 +103,16 @@ class LambdaInvoker:
             return backend.get_function(name, version), qualifier
         return backend.get_function(name, qualifier), qualifier
 
-    def run(self, fn: LambdaFunction, qualifier: str | None, body: bytes | str | None) -> InvocationResult:
+    def run(
+        self, fn: LambdaFunction, qualifier: str | None, body: bytes | str | None
+    ) -> InvocationResult:
         raw = body.encode() if isinstance(body, str) else (body or b"{}")
         try:
             event = json.loads(raw or b"{}")
         except ValueError as exc:
-            raise InvalidRequestContentException(f"Could not parse request body into json: {exc}") from exc
+            raise InvalidRequestContentException(
+                f"Could not parse request body into json: {exc}"
+            ) from exc
         spec = spec_for(fn)
         invoked_arn = f"{spec.function_arn}:{qualifier}" if qualifier else spec.function_arn
         fault = self.faults.for_invocation(fn.function_name, qualifier, event)
@@ -109,12 +122,24 @@ class LambdaInvoker:
             raise LambdaServiceException(f"{fault.error_message} (fault {fault.name})")
         if fault is not None and fault.action == "error":
             return _injected_error(spec, fault)
-        result = self.runtime.invoke(spec, fn.code_bytes, raw, invoked_arn=invoked_arn, hang=fault is not None and fault.action == "hang")
+        result = self.runtime.invoke(
+            spec,
+            fn.code_bytes,
+            raw,
+            invoked_arn=invoked_arn,
+            hang=fault is not None and fault.action == "hang",
+        )
         _save_logs(fn, result.logs)
         return result
 
     def backend_invoke(
-        self, backend: LambdaBackend, function_name: str, qualifier: str | None, body: Any, headers: Any, response_headers: dict
+        self,
+        backend: LambdaBackend,
+        function_name: str,
+        qualifier: str | None,
+        body: Any,
+        headers: Any,
+        response_headers: dict,
     ) -> bytes:
         fn, qualifier = self.resolve(backend, function_name, qualifier)
         invocation_type = headers.get("X-Amz-Invocation-Type", "RequestResponse")
@@ -122,14 +147,18 @@ class LambdaInvoker:
             return b""
         if invocation_type == "Event":
             # Asynchronous: accepted now, run in the background, as Lambda's event queue does.
-            threading.Thread(target=self._run_quietly, args=(fn, qualifier, body), daemon=True).start()
+            threading.Thread(
+                target=self._run_quietly, args=(fn, qualifier, body), daemon=True
+            ).start()
             return b""
         result = self.run(fn, qualifier, body)
         response_headers["x-amz-executed-version"] = result.executed_version
         if result.function_error:
             response_headers["x-amz-function-error"] = result.function_error
         if headers.get("X-Amz-Log-Type") == "Tail":
-            response_headers["x-amz-log-result"] = base64.b64encode(result.logs.encode()[-4096:]).decode()
+            response_headers["x-amz-log-result"] = base64.b64encode(
+                result.logs.encode()[-4096:]
+            ).decode()
         response_headers["Content-Length"] = str(len(result.payload))
         return result.payload
 
@@ -137,7 +166,9 @@ class LambdaInvoker:
         try:
             result = self.run(fn, qualifier, body)
             if result.function_error:
-                log.warning("async invocation of %s failed: %s", fn.function_name, result.payload[:500])
+                log.warning(
+                    "async invocation of %s failed: %s", fn.function_name, result.payload[:500]
+                )
         except Exception:  # noqa: BLE001 - a background invocation must never kill the server
             log.exception("async invocation of %s could not run", fn.function_name)
 
@@ -174,7 +205,9 @@ def install(invoker: LambdaInvoker) -> None:
         return original_response_invoke(self)
 
     def invoke(self, function_name, qualifier, body, headers, response_headers):
-        return invoker.backend_invoke(self, function_name, qualifier, body, headers, response_headers)
+        return invoker.backend_invoke(
+            self, function_name, qualifier, body, headers, response_headers
+        )
 
     def function_invoke(self, body, request_headers, response_headers):
         result = invoker.run(self, None, body)

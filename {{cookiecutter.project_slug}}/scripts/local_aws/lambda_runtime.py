@@ -7,6 +7,7 @@ and returns what the Invoke API would return. lambda_patch.py wires it into moto
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import io
 import json
@@ -70,8 +71,15 @@ class InvocationResult:
         return json.loads(self.payload) if self.function_error else None
 
 
-def error_payload(request_id: str, error_type: str, message: str, stack: list[str] | None = None) -> bytes:
-    body = {"errorMessage": message, "errorType": error_type, "requestId": request_id, "stackTrace": stack or []}
+def error_payload(
+    request_id: str, error_type: str, message: str, stack: list[str] | None = None
+) -> bytes:
+    body = {
+        "errorMessage": message,
+        "errorType": error_type,
+        "requestId": request_id,
+        "stackTrace": stack or [],
+    }
     return json.dumps(body).encode()
 
 
@@ -80,20 +88,24 @@ def timeout_payload(request_id: str, timeout_seconds: float) -> bytes:
     return json.dumps(
         {
             "errorType": "Sandbox.Timedout",
-            "errorMessage": f"RequestId: {request_id} Error: Task timed out after {timeout_seconds:.2f} seconds",
+            "errorMessage": f"RequestId: {request_id} Error: Task timed out after "
+            f"{timeout_seconds:.2f} seconds",
         }
     ).encode()
 
 
 class CodeCache:
-    """Extracted function packages, one directory per CodeSha256 (shared by versions with equal code)."""
+    """Extracted function packages, one directory per CodeSha256 (shared by versions with equal "
+    "code)."""
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self._lock = threading.Lock()
 
     def path_for(self, code_sha256: str, code: bytes) -> Path:
-        key = base64.b64decode(code_sha256).hex() if code_sha256 else hashlib.sha256(code).hexdigest()
+        key = (
+            base64.b64decode(code_sha256).hex() if code_sha256 else hashlib.sha256(code).hexdigest()
+        )
         target = self.root / key
         if target.is_dir():
             return target
@@ -107,7 +119,9 @@ class CodeCache:
                     archive.extractall(staging)  # extractall drops absolute and ".." paths
             except zipfile.BadZipFile as exc:
                 shutil.rmtree(staging, ignore_errors=True)
-                raise InvalidCodeError(f"the deployment package is not a valid zip file: {exc}") from exc
+                raise InvalidCodeError(
+                    f"the deployment package is not a valid zip file: {exc}"
+                ) from exc
             os.replace(staging, target)
         return target
 
@@ -118,7 +132,9 @@ class LambdaRuntime:
         self.endpoint_url = endpoint_url
         self.python = python
 
-    def sandbox_env(self, spec: FunctionSpec, request_id: str, deadline_ms: int, log_stream: str) -> dict[str, str]:
+    def sandbox_env(
+        self, spec: FunctionSpec, request_id: str, deadline_ms: int, log_stream: str
+    ) -> dict[str, str]:
         env = {k: os.environ[k] for k in _HOST_VARS_KEPT if k in os.environ}
         env.update(FAKE_CREDENTIALS)
         env.update(
@@ -156,7 +172,14 @@ class LambdaRuntime:
         try:
             task_root = self.cache.path_for(spec.code_sha256, code)
         except InvalidCodeError as exc:
-            return self._result(spec, request_id, started, error_payload(request_id, "Runtime.InvalidEntrypoint", str(exc)), "", True)
+            return self._result(
+                spec,
+                request_id,
+                started,
+                error_payload(request_id, "Runtime.InvalidEntrypoint", str(exc)),
+                "",
+                True,
+            )
         deadline_ms = int(time.time() * 1000) + spec.timeout * 1000
         log_stream = time.strftime("%Y/%m/%d/") + f"[{spec.version}]{uuid.uuid4().hex}"
         env = self.sandbox_env(spec, request_id, deadline_ms, log_stream)
@@ -166,7 +189,14 @@ class LambdaRuntime:
         with tempfile.TemporaryDirectory(prefix="lambda-") as tmp:
             result_file = Path(tmp) / "result.json"
             env["TMPDIR"] = tmp  # a private /tmp per invocation
-            cmd = [self.python, "-I", str(BOOTSTRAP), str(task_root), spec.handler, str(result_file)]
+            cmd = [
+                self.python,
+                "-I",
+                str(BOOTSTRAP),
+                str(task_root),
+                spec.handler,
+                str(result_file),
+            ]
             if hang:
                 cmd.append("--hang")
             proc = subprocess.Popen(
@@ -184,12 +214,22 @@ class LambdaRuntime:
                 _kill_group(proc)
                 out, _ = proc.communicate()
                 logs = out.decode(errors="replace")
-                return self._result(spec, request_id, started, timeout_payload(request_id, spec.timeout), logs, True)
+                return self._result(
+                    spec, request_id, started, timeout_payload(request_id, spec.timeout), logs, True
+                )
             logs = out.decode(errors="replace")
             if not result_file.exists():
                 status = proc.returncode
-                reason = f"signal: {signal.Signals(-status).name.lower()}" if status < 0 else f"exit status {status}"
-                payload = error_payload(request_id, "Runtime.ExitError", f"RequestId: {request_id} Error: Runtime exited with error: {reason}")
+                reason = (
+                    f"signal: {signal.Signals(-status).name.lower()}"
+                    if status < 0
+                    else f"exit status {status}"
+                )
+                payload = error_payload(
+                    request_id,
+                    "Runtime.ExitError",
+                    f"RequestId: {request_id} Error: Runtime exited with error: {reason}",
+                )
                 return self._result(spec, request_id, started, payload, logs, True)
             outcome = json.loads(result_file.read_text(encoding="utf-8"))
         if "ok" in outcome:
@@ -201,7 +241,8 @@ class LambdaRuntime:
         framed = (
             f"START RequestId: {request_id} Version: {spec.version}\n{logs}"
             f"END RequestId: {request_id}\n"
-            f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\tMemory Size: {spec.memory_size} MB\n"
+            f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\tMemory Size: "
+            f"{spec.memory_size} MB\n"
         )
         return InvocationResult(
             payload=payload,
@@ -214,7 +255,5 @@ class LambdaRuntime:
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass

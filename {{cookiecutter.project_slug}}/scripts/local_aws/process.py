@@ -5,6 +5,7 @@ Only the standard library, so local.py can use it before anything else is import
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -29,14 +30,24 @@ class Endpoint:
     pid: int
     port: int
 
-    def control(self, method: str, path: str, body: object | None = None, timeout: float = 5.0) -> dict:
+    def control(
+        self, method: str, path: str, body: object | None = None, timeout: float = 5.0
+    ) -> dict:
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(f"{self.url}/_local_aws/{path}", data=data, method=method, headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(  # noqa: S310 - see below
+            f"{self.url}/_local_aws/{path}",
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json"},
+        )
         try:
-            with urllib.request.urlopen(req, timeout=timeout) as resp:
+            # The URL is always http://127.0.0.1:<port> from endpoint.json, never user input.
+            with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310
                 return json.loads(resp.read())
         except urllib.error.HTTPError as exc:
-            raise EndpointError(f"{method} {path}: {json.loads(exc.read()).get('error', exc.reason)}") from exc
+            raise EndpointError(
+                f"{method} {path}: {json.loads(exc.read()).get('error', exc.reason)}"
+            ) from exc
         except (urllib.error.URLError, OSError) as exc:
             raise EndpointError(f"the local endpoint at {self.url} does not answer: {exc}") from exc
 
@@ -72,7 +83,9 @@ def _is_ours(pid: int) -> bool:
     if cmdline.exists():
         return b"local_aws" in cmdline.read_bytes()
     try:
-        out = subprocess.run(["ps", "-o", "command=", "-p", str(pid)], capture_output=True, text=True, check=False).stdout
+        out = subprocess.run(
+            ["ps", "-o", "command=", "-p", str(pid)], capture_output=True, text=True, check=False
+        ).stdout
     except OSError:
         return False
     return "local_aws" in out
@@ -91,7 +104,12 @@ def find(state_dir: Path) -> Endpoint | None:
     return endpoint
 
 
-def start(state_dir: Path, minute_seconds: float | None = None, python: str = sys.executable, timeout: float = 30.0) -> Endpoint:
+def start(
+    state_dir: Path,
+    minute_seconds: float | None = None,
+    python: str = sys.executable,
+    timeout: float = 30.0,
+) -> Endpoint:
     """Start the endpoint as a detached background process and wait until it answers."""
     state_dir = Path(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -99,23 +117,39 @@ def start(state_dir: Path, minute_seconds: float | None = None, python: str = sy
     cmd = [python, "-m", "local_aws", "serve", "--state-dir", str(state_dir)]
     if minute_seconds is not None:
         cmd += ["--minute-seconds", str(minute_seconds)]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}  # never real credentials
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("AWS_")
+    }  # never real credentials
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PACKAGE_PARENT), env.get("PYTHONPATH")]))
     log_file = open(state_dir / "endpoint.log", "ab")  # noqa: SIM115 - handed to the child
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file, env=env, start_new_session=True)
+    proc = subprocess.Popen(
+        cmd,
+        stdin=subprocess.DEVNULL,
+        stdout=log_file,
+        stderr=log_file,
+        env=env,
+        start_new_session=True,
+    )
     log_file.close()
     (state_dir / "endpoint.pid").write_text(str(proc.pid), encoding="utf-8")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            tail = (state_dir / "endpoint.log").read_text(encoding="utf-8", errors="replace")[-2000:]
-            raise EndpointError(f"the local endpoint exited with status {proc.returncode} while starting:\n{tail}")
+            tail = (state_dir / "endpoint.log").read_text(encoding="utf-8", errors="replace")[
+                -2000:
+            ]
+            raise EndpointError(
+                f"the local endpoint exited with status {proc.returncode} while starting:\n{tail}"
+            )
         endpoint = find(state_dir)
         if endpoint is not None:
             return endpoint
         time.sleep(0.1)
     stop_pid(proc.pid)
-    raise EndpointError(f"the local endpoint did not answer within {timeout:.0f} s; see {state_dir / 'endpoint.log'}")
+    raise EndpointError(
+        f"the local endpoint did not answer within {timeout:.0f} s; "
+        f"see {state_dir / 'endpoint.log'}"
+    )
 
 
 def stop_pid(pid: int, timeout: float = 10.0) -> None:
@@ -133,10 +167,8 @@ def stop_pid(pid: int, timeout: float = 10.0) -> None:
             if not _alive(pid):
                 return
         time.sleep(0.05)
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def stop(state_dir: Path) -> bool:

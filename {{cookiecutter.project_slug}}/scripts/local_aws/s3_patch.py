@@ -2,16 +2,15 @@
 
 moto turns a statement whose Condition does not hold into an explicit DENY, whatever its Effect, and
 passes no request context; so the standard "Deny when aws:SecureTransport is false" statement denies
-every request. Here a statement whose condition does not hold simply does not apply, and requests are
-evaluated with aws:SecureTransport = true: the embedded endpoint stands in for AWS's HTTPS endpoints
-(the SDKs only speak plain HTTP to it because it is bound to 127.0.0.1).
+every request. Here a statement whose condition does not hold simply does not apply, and requests
+are evaluated with aws:SecureTransport = true: the embedded endpoint stands in for AWS's HTTPS
+endpoints (the SDKs only speak plain HTTP to it because it is bound to 127.0.0.1).
 """
 
 from __future__ import annotations
 
-import json
-
 import fnmatch
+import json
 import logging
 
 from moto.iam.access_control import IAMPolicyStatement, PermissionResult
@@ -22,7 +21,10 @@ log = logging.getLogger("local_aws.s3")
 
 
 def _values(expected) -> list[str]:
-    return [str(v).lower() if isinstance(v, bool) else str(v) for v in (expected if isinstance(expected, list) else [expected])]
+    return [
+        str(v).lower() if isinstance(v, bool) else str(v)
+        for v in (expected if isinstance(expected, list) else [expected])
+    ]
 
 
 def _operator_holds(operator: str, actual: str, expected: list[str]) -> bool | None:
@@ -58,14 +60,20 @@ def condition_holds(condition: dict, context: dict[str, str]) -> bool:
                 return False
             holds = _operator_holds(operator, context[key], wanted)
             if holds is None:
-                log.warning("bucket policy condition operator %s is not evaluated locally; treating it as not met", operator)
+                log.warning(
+                    "bucket policy condition operator %s is not evaluated locally; treating it as "
+                    "not met",
+                    operator,
+                )
                 return False
             if not holds:
                 return False
     return True
 
 
-def evaluate(policy_document: str, action: str, resource: str, context: dict[str, str] = REQUEST_CONTEXT) -> PermissionResult:
+def evaluate(
+    policy_document: str, action: str, resource: str, context: dict[str, str] = REQUEST_CONTEXT
+) -> PermissionResult:
     statements = json.loads(policy_document).get("Statement", [])
     if isinstance(statements, dict):
         statements = [statements]
@@ -89,3 +97,39 @@ def install() -> None:
         return evaluate(self.policy.decode(), action, resource)
 
     FakeBucket.get_permission = get_permission
+
+
+TRANSITION_HEADER = "x-amz-transition-default-minimum-object-size"
+DEFAULT_TRANSITION_SIZE = "all_storage_classes_128K"  # what S3 applies when the request names none
+
+
+class LifecycleHeaderMiddleware:
+    """Get/PutBucketLifecycleConfiguration carry x-amz-transition-default-minimum-object-size, which
+    moto ignores. The Terraform provider waits for it to read back what it wrote (about a minute per
+    apply), so remember it on PUT and return it on GET, as S3 does."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.sizes: dict[str, str] = {}
+
+    def __call__(self, environ, start_response):
+        query = environ.get("QUERY_STRING", "")
+        if "lifecycle" not in query.split("&") and not query.startswith("lifecycle"):
+            return self.app(environ, start_response)
+        bucket = environ.get("PATH_INFO", "/").strip("/").split("/")[0]
+        method = environ.get("REQUEST_METHOD")
+        if method == "PUT":
+            self.sizes[bucket] = (
+                environ.get("HTTP_X_AMZ_TRANSITION_DEFAULT_MINIMUM_OBJECT_SIZE")
+                or DEFAULT_TRANSITION_SIZE
+            )
+        elif method == "DELETE":
+            self.sizes.pop(bucket, None)
+
+        def start(status, headers, exc_info=None):
+            if status.startswith("200") and method in ("GET", "PUT"):
+                headers = [h for h in headers if h[0].lower() != TRANSITION_HEADER]
+                headers.append((TRANSITION_HEADER, self.sizes.get(bucket, DEFAULT_TRANSITION_SIZE)))
+            return start_response(status, headers, exc_info)
+
+        return self.app(environ, start)

@@ -15,7 +15,11 @@ import threading
 from pathlib import Path
 
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
-from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
@@ -69,7 +73,9 @@ def _json(status: int, body: dict) -> Response:
 class LocalAwsServer(ThreadedMotoServer):
     """ThreadedMotoServer whose WSGI app carries the control API, with the adapters installed."""
 
-    def __init__(self, state_dir: Path, port: int = 0, minute_seconds: float = DEFAULT_MINUTE_SECONDS) -> None:
+    def __init__(
+        self, state_dir: Path, port: int = 0, minute_seconds: float = DEFAULT_MINUTE_SECONDS
+    ) -> None:
         super().__init__(ip_address="127.0.0.1", port=port, verbose=False)
         self.state_dir = Path(state_dir)
         self.faults = FaultRegistry()
@@ -79,8 +85,14 @@ class LocalAwsServer(ThreadedMotoServer):
         self.info = {"pid": os.getpid(), "minute_seconds": minute_seconds}
 
     def _server_entry(self) -> None:
-        app = ControlApp(DomainDispatcherApplication(create_backend_app), self.faults, self.info)
-        self._server = make_server(self._ip_address, self._port, app, True, request_handler=MotoRequestHandler)
+        app = ControlApp(
+            s3_patch.LifecycleHeaderMiddleware(DomainDispatcherApplication(create_backend_app)),
+            self.faults,
+            self.info,
+        )
+        self._server = make_server(
+            self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
+        )
         self._server_ready_event.set()
         self._server.serve_forever()
 

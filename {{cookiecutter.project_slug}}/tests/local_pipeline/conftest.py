@@ -38,7 +38,9 @@ def aws(endpoint):
     import boto3
     from botocore.config import Config
 
-    session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
+    session = boto3.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION
+    )
 
     def client(service: str, retries: int | None = None):
         config = Config(retries={"total_max_attempts": retries}) if retries else None
@@ -57,8 +59,19 @@ def _no_leftover_faults(request):
 @pytest.fixture(scope="session")
 def lambda_role(aws):
     iam = aws("iam")
-    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
-    return iam.create_role(RoleName="local-aws-test-role", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "lambda.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    return iam.create_role(
+        RoleName="local-aws-test-role", AssumeRolePolicyDocument=json.dumps(trust)
+    )["Role"]["Arn"]
 
 
 @pytest.fixture

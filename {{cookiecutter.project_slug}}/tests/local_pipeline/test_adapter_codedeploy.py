@@ -24,26 +24,45 @@ def handler(event, context):
 def setup(aws, make_function, lambda_role):
     """A function with versions 1 and 2, alias `live` at 1, an app and a group with an alarm."""
 
-    def make(config: str = "CodeDeployDefault.LambdaLinear10PercentEvery1Minute", alarm: bool = True):
+    def make(
+        config: str = "CodeDeployDefault.LambdaLinear10PercentEvery1Minute", alarm: bool = True
+    ):
         lam, cd, cw = aws("lambda"), aws("codedeploy"), aws("cloudwatch")
         name = make_function("def handler(e, c):\n    return 1\n")
         v1 = lam.publish_version(FunctionName=name)["Version"]
-        lam.update_function_code(FunctionName=name, ZipFile=zip_source("def handler(e, c):\n    return 2\n"))
+        lam.update_function_code(
+            FunctionName=name, ZipFile=zip_source("def handler(e, c):\n    return 2\n")
+        )
         v2 = lam.publish_version(FunctionName=name)["Version"]
         lam.create_alias(FunctionName=name, Name="live", FunctionVersion=v1)
         app = f"app-{uuid.uuid4().hex[:8]}"
         alarm_name = f"{app}-errors"
         cw.put_metric_alarm(
-            AlarmName=alarm_name, MetricName="Errors", Namespace="AWS/Lambda", Statistic="Sum", Period=60,
-            EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanOrEqualToThreshold",
+            AlarmName=alarm_name,
+            MetricName="Errors",
+            Namespace="AWS/Lambda",
+            Statistic="Sum",
+            Period=60,
+            EvaluationPeriods=1,
+            Threshold=1,
+            ComparisonOperator="GreaterThanOrEqualToThreshold",
         )
         cw.set_alarm_state(AlarmName=alarm_name, StateValue="OK", StateReason="test setup")
         cd.create_application(applicationName=app, computePlatform="Lambda")
         cd.create_deployment_group(
-            applicationName=app, deploymentGroupName="live", serviceRoleArn=lambda_role, deploymentConfigName=config,
-            deploymentStyle={"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"},
+            applicationName=app,
+            deploymentGroupName="live",
+            serviceRoleArn=lambda_role,
+            deploymentConfigName=config,
+            deploymentStyle={
+                "deploymentType": "BLUE_GREEN",
+                "deploymentOption": "WITH_TRAFFIC_CONTROL",
+            },
             alarmConfiguration={"enabled": alarm, "alarms": [{"name": alarm_name}]},
-            autoRollbackConfiguration={"enabled": True, "events": ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"]},
+            autoRollbackConfiguration={
+                "enabled": True,
+                "events": ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"],
+            },
         )
         return {"fn": name, "v1": v1, "v2": v2, "app": app, "alarm": alarm_name}
 
@@ -53,13 +72,28 @@ def setup(aws, make_function, lambda_role):
 def deploy(aws, s, hooks: dict | None = None, current: str | None = None) -> str:
     appspec = {
         "version": 0.0,
-        "Resources": [{"fn": {"Type": "AWS::Lambda::Function", "Properties": {
-            "Name": s["fn"], "Alias": "live", "CurrentVersion": current or s["v1"], "TargetVersion": s["v2"]}}}],
+        "Resources": [
+            {
+                "fn": {
+                    "Type": "AWS::Lambda::Function",
+                    "Properties": {
+                        "Name": s["fn"],
+                        "Alias": "live",
+                        "CurrentVersion": current or s["v1"],
+                        "TargetVersion": s["v2"],
+                    },
+                }
+            }
+        ],
         "Hooks": [{k: v} for k, v in (hooks or {}).items()],
     }
     return aws("codedeploy").create_deployment(
-        applicationName=s["app"], deploymentGroupName="live",
-        revision={"revisionType": "AppSpecContent", "appSpecContent": {"content": json.dumps(appspec)}},
+        applicationName=s["app"],
+        deploymentGroupName="live",
+        revision={
+            "revisionType": "AppSpecContent",
+            "appSpecContent": {"content": json.dumps(appspec)},
+        },
     )["deploymentId"]
 
 
@@ -70,7 +104,9 @@ def finished(aws, deployment_id):
 
 def alias(aws, s):
     a = aws("lambda").get_alias(FunctionName=s["fn"], Name="live")
-    return a["FunctionVersion"], (a.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+    return a["FunctionVersion"], (a.get("RoutingConfig") or {}).get(
+        "AdditionalVersionWeights"
+    ) or {}
 
 
 def test_linear_deployment_shifts_traffic_step_by_step_then_succeeds(aws, setup):
@@ -105,7 +141,9 @@ def test_alarm_stops_the_deployment_and_rolls_the_alias_back(aws, setup):
     s = setup(config="CodeDeployDefault.LambdaCanary10Percent30Minutes")
     dep = deploy(aws, s)
     wait_for(lambda: alias(aws, s)[1])  # the canary is live
-    aws("cloudwatch").set_alarm_state(AlarmName=s["alarm"], StateValue="ALARM", StateReason="errors")
+    aws("cloudwatch").set_alarm_state(
+        AlarmName=s["alarm"], StateValue="ALARM", StateReason="errors"
+    )
     info = wait_for(lambda: finished(aws, dep))
     assert info["status"] == "Stopped"
     assert info["errorInformation"]["code"] == "ALARM_ACTIVE"
@@ -119,11 +157,16 @@ def test_alarm_stops_the_deployment_and_rolls_the_alias_back(aws, setup):
 
 def test_injected_alarm_fault_trips_when_traffic_starts_shifting(aws, endpoint, setup):
     s = setup(config="CodeDeployDefault.LambdaAllAtOnce")
-    endpoint.set_faults([{"name": "spike", "kind": "alarm", "deployment_group": "live", "alarms": [s["alarm"]]}])
+    endpoint.set_faults(
+        [{"name": "spike", "kind": "alarm", "deployment_group": "live", "alarms": [s["alarm"]]}]
+    )
     dep = deploy(aws, s)
     info = wait_for(lambda: finished(aws, dep))
     assert info["status"] == "Stopped"
-    assert aws("cloudwatch").describe_alarms(AlarmNames=[s["alarm"]])["MetricAlarms"][0]["StateValue"] == "ALARM"
+    assert (
+        aws("cloudwatch").describe_alarms(AlarmNames=[s["alarm"]])["MetricAlarms"][0]["StateValue"]
+        == "ALARM"
+    )
     assert alias(aws, s) == (s["v1"], {})
 
 
@@ -166,5 +209,15 @@ def test_list_deployments_filters_on_the_live_status(aws, setup):
     dep = deploy(aws, s)
     wait_for(lambda: finished(aws, dep))
     cd = aws("codedeploy")
-    assert dep in cd.list_deployments(applicationName=s["app"], deploymentGroupName="live", includeOnlyStatuses=["Succeeded"])["deployments"]
-    assert dep not in cd.list_deployments(applicationName=s["app"], deploymentGroupName="live", includeOnlyStatuses=["InProgress"])["deployments"]
+    assert (
+        dep
+        in cd.list_deployments(
+            applicationName=s["app"], deploymentGroupName="live", includeOnlyStatuses=["Succeeded"]
+        )["deployments"]
+    )
+    assert (
+        dep
+        not in cd.list_deployments(
+            applicationName=s["app"], deploymentGroupName="live", includeOnlyStatuses=["InProgress"]
+        )["deployments"]
+    )

@@ -1,4 +1,5 @@
-"""Gap: moto cannot run Lambda code without Docker. The adapter runs the deployed zip in a subprocess."""
+"""Gap: moto cannot run Lambda code without Docker. The adapter runs the deployed zip in a "
+"subprocess."""
 
 from __future__ import annotations
 
@@ -14,8 +15,13 @@ from botocore.exceptions import ClientError
 ECHO = """
 import os
 def handler(event, context):
-    return {"event": event, "greeting": os.environ.get("GREETING"), "version": context.function_version,
-            "region": os.environ["AWS_REGION"], "remaining": context.get_remaining_time_in_millis()}
+    return {
+        "event": event,
+        "greeting": os.environ.get("GREETING"),
+        "version": context.function_version,
+        "region": os.environ["AWS_REGION"],
+        "remaining": context.get_remaining_time_in_millis(),
+    }
 """
 
 
@@ -33,7 +39,9 @@ def test_invoke_runs_the_deployed_code_with_its_environment(aws, make_function):
 
 def test_code_inside_a_lambda_reaches_the_endpoint_through_standard_sdk_config(aws, make_function):
     bucket = f"b-{uuid.uuid4().hex[:12]}"
-    aws("s3").create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "us-east-2"})
+    aws("s3").create_bucket(
+        Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "us-east-2"}
+    )
     name = make_function(
         """
         import boto3
@@ -65,7 +73,9 @@ def test_an_exception_comes_back_as_unhandled_function_error(aws, make_function)
 
 
 def test_a_timeout_is_reported_as_lambda_does(aws, make_function):
-    name = make_function("import time\ndef handler(event, context):\n    time.sleep(30)\n", timeout=1)
+    name = make_function(
+        "import time\ndef handler(event, context):\n    time.sleep(30)\n", timeout=1
+    )
     started = time.monotonic()
     resp = aws("lambda").invoke(FunctionName=name, Payload=b"{}")
     body = payload(resp)
@@ -89,7 +99,9 @@ def test_versions_and_aliases_run_their_own_code_and_rollback_restores_old_code(
     lam = aws("lambda")
     name = make_function("def handler(e, c):\n    return 'one'\n")
     v1 = lam.publish_version(FunctionName=name)["Version"]
-    lam.update_function_code(FunctionName=name, ZipFile=zip_source("def handler(e, c):\n    return 'two'\n"))
+    lam.update_function_code(
+        FunctionName=name, ZipFile=zip_source("def handler(e, c):\n    return 'two'\n")
+    )
     v2 = lam.publish_version(FunctionName=name)["Version"]
     lam.create_alias(FunctionName=name, Name="live", FunctionVersion=v1)
 
@@ -107,10 +119,20 @@ def test_alias_routing_weights_split_traffic(aws, make_function):
     lam = aws("lambda")
     name = make_function("def handler(e, c):\n    return c.function_version\n")
     v1 = lam.publish_version(FunctionName=name)["Version"]
-    lam.update_function_code(FunctionName=name, ZipFile=zip_source("def handler(e, c):\n    return c.function_version\n# v2\n"))
+    lam.update_function_code(
+        FunctionName=name,
+        ZipFile=zip_source("def handler(e, c):\n    return c.function_version\n# v2\n"),
+    )
     v2 = lam.publish_version(FunctionName=name)["Version"]
-    lam.create_alias(FunctionName=name, Name="live", FunctionVersion=v1, RoutingConfig={"AdditionalVersionWeights": {v2: 0.5}})
-    seen = Counter(lam.invoke(FunctionName=name, Qualifier="live")["ExecutedVersion"] for _ in range(16))
+    lam.create_alias(
+        FunctionName=name,
+        Name="live",
+        FunctionVersion=v1,
+        RoutingConfig={"AdditionalVersionWeights": {v2: 0.5}},
+    )
+    seen = Counter(
+        lam.invoke(FunctionName=name, Qualifier="live")["ExecutedVersion"] for _ in range(16)
+    )
     assert set(seen) == {v1, v2}, seen
 
 
@@ -122,7 +144,10 @@ def test_unknown_alias_is_resource_not_found(aws, make_function):
 
 
 def test_step_functions_catch_and_retry_see_lambda_error_types(aws, make_function, lambda_role):
-    failing = make_function("class ValidationFailed(Exception):\n    pass\ndef handler(e, c):\n    raise ValidationFailed('bad artifact')\n")
+    failing = make_function(
+        "class ValidationFailed(Exception):\n    pass\ndef handler(e, c):\n    raise "
+        "ValidationFailed('bad artifact')\n"
+    )
     slow = make_function("import time\ndef handler(e, c):\n    time.sleep(5)\n", timeout=1)
     fn_arn = aws("lambda").get_function(FunctionName=failing)["Configuration"]["FunctionArn"]
     slow_arn = aws("lambda").get_function(FunctionName=slow)["Configuration"]["FunctionArn"]
@@ -133,24 +158,44 @@ def test_step_functions_catch_and_retry_see_lambda_error_types(aws, make_functio
                 "Type": "Task",
                 "Resource": "arn:aws:states:::lambda:invoke",
                 "Parameters": {"FunctionName": slow_arn, "Payload.$": "$"},
-                "Catch": [{"ErrorEquals": ["Sandbox.Timedout"], "ResultPath": "$.timeout", "Next": "Validate"}],
+                "Catch": [
+                    {
+                        "ErrorEquals": ["Sandbox.Timedout"],
+                        "ResultPath": "$.timeout",
+                        "Next": "Validate",
+                    }
+                ],
                 "End": True,
             },
             "Validate": {
                 "Type": "Task",
                 "Resource": "arn:aws:states:::lambda:invoke",
                 "Parameters": {"FunctionName": fn_arn, "Payload.$": "$"},
-                "Catch": [{"ErrorEquals": ["ValidationFailed"], "ResultPath": "$.error", "Next": "Rejected"}],
+                "Catch": [
+                    {
+                        "ErrorEquals": ["ValidationFailed"],
+                        "ResultPath": "$.error",
+                        "Next": "Rejected",
+                    }
+                ],
                 "End": True,
             },
-            "Rejected": {"Type": "Fail", "ErrorPath": "$.error.Error", "CausePath": "$.error.Cause"},
+            "Rejected": {
+                "Type": "Fail",
+                "ErrorPath": "$.error.Error",
+                "CausePath": "$.error.Cause",
+            },
         },
     }
     sfn = aws("stepfunctions")
-    sm = sfn.create_state_machine(name=f"sm-{uuid.uuid4().hex[:8]}", definition=json.dumps(definition), roleArn=lambda_role)
+    sm = sfn.create_state_machine(
+        name=f"sm-{uuid.uuid4().hex[:8]}", definition=json.dumps(definition), roleArn=lambda_role
+    )
     arn = sfn.start_execution(stateMachineArn=sm["stateMachineArn"], input="{}")["executionArn"]
     deadline = time.monotonic() + 20
-    while (desc := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING" and time.monotonic() < deadline:
+    while (desc := sfn.describe_execution(executionArn=arn))[
+        "status"
+    ] == "RUNNING" and time.monotonic() < deadline:
         time.sleep(0.2)
     assert desc["status"] == "FAILED"
     assert desc["error"] == "ValidationFailed"
@@ -163,16 +208,30 @@ def test_step_functions_catch_and_retry_see_lambda_error_types(aws, make_functio
 def test_fault_rules_fail_time_out_or_reject_invocations(aws, endpoint, make_function):
     name = make_function("def handler(e, c):\n    return 'fine'\n", timeout=1)
     lam = aws("lambda")
-    endpoint.set_faults([{"name": "boom", "function": name, "action": "error", "error_type": "InjectedFault", "times": 1}])
+    endpoint.set_faults(
+        [
+            {
+                "name": "boom",
+                "function": name,
+                "action": "error",
+                "error_type": "InjectedFault",
+                "times": 1,
+            }
+        ]
+    )
     body = payload(lam.invoke(FunctionName=name, Payload=b"{}"))
     assert body["errorType"] == "InjectedFault"
-    assert payload(lam.invoke(FunctionName=name, Payload=b"{}")) == "fine"  # times=1: only the first fails
+    assert (
+        payload(lam.invoke(FunctionName=name, Payload=b"{}")) == "fine"
+    )  # times=1: only the first fails
 
     endpoint.set_faults([{"name": "hang", "function": name, "action": "hang"}])
     assert payload(lam.invoke(FunctionName=name, Payload=b"{}"))["errorType"] == "Sandbox.Timedout"
 
     endpoint.set_faults([{"name": "svc", "function": name, "action": "service-error", "skip": 1}])
-    assert payload(lam.invoke(FunctionName=name, Payload=b"{}")) == "fine"  # skip=1: the first passes
+    assert (
+        payload(lam.invoke(FunctionName=name, Payload=b"{}")) == "fine"
+    )  # skip=1: the first passes
     with pytest.raises(ClientError) as err:
         aws("lambda", retries=1).invoke(FunctionName=name, Payload=b"{}")
     assert err.value.response["Error"]["Code"] == "ServiceException"

@@ -1,4 +1,5 @@
-"""Gap: moto lacks ValidateStateMachineDefinition and ListStateMachineVersions (both used by Terraform)."""
+"""Gap: moto lacks ValidateStateMachineDefinition and ListStateMachineVersions (both used by "
+"Terraform)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,11 @@ GOOD = {
     "StartAt": "Work",
     "States": {
         "Work": {"Type": "Pass", "Next": "Check"},
-        "Check": {"Type": "Choice", "Choices": [{"Variable": "$.ok", "BooleanEquals": True, "Next": "Done"}], "Default": "Failed"},
+        "Check": {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.ok", "BooleanEquals": True, "Next": "Done"}],
+            "Default": "Failed",
+        },
         "Done": {"Type": "Succeed"},
         "Failed": {"Type": "Fail", "Error": "NotOk", "Cause": "ok was false"},
     },
@@ -33,21 +38,51 @@ def test_a_valid_definition_passes(aws):
     "mutate, code, location",
     [
         (lambda d: "{not json", "INVALID_JSON_DESCRIPTION", "/"),
-        (lambda d: d["States"]["Work"].update(Next="Nowhere"), "MISSING_TRANSITION_TARGET", "/States/Work/Next"),
+        (
+            lambda d: d["States"]["Work"].update(Next="Nowhere"),
+            "MISSING_TRANSITION_TARGET",
+            "/States/Work/Next",
+        ),
         (lambda d: d.pop("StartAt") and None, "SCHEMA_VALIDATION_FAILED", "/"),
-        (lambda d: d["States"]["Check"].update(Default="Ghost"), "MISSING_TRANSITION_TARGET", "/States/Check/Default"),
-        (lambda d: d["States"].update(Orphan={"Type": "Succeed"}), "UNREACHABLE_STATE", "/States/Orphan"),
-        (lambda d: d["States"]["Work"].pop("Next") and None, "SCHEMA_VALIDATION_FAILED", "/States/Work"),
-        (lambda d: d["States"]["Work"].update(Type="Sleep"), "SCHEMA_VALIDATION_FAILED", "/States/Work/Type"),
+        (
+            lambda d: d["States"]["Check"].update(Default="Ghost"),
+            "MISSING_TRANSITION_TARGET",
+            "/States/Check/Default",
+        ),
+        (
+            lambda d: d["States"].update(Orphan={"Type": "Succeed"}),
+            "UNREACHABLE_STATE",
+            "/States/Orphan",
+        ),
+        (
+            lambda d: d["States"]["Work"].pop("Next") and None,
+            "SCHEMA_VALIDATION_FAILED",
+            "/States/Work",
+        ),
+        (
+            lambda d: d["States"]["Work"].update(Type="Sleep"),
+            "SCHEMA_VALIDATION_FAILED",
+            "/States/Work/Type",
+        ),
     ],
-    ids=["bad-json", "unknown-next", "no-startat", "unknown-default", "unreachable", "no-next-or-end", "bad-type"],
+    ids=[
+        "bad-json",
+        "unknown-next",
+        "no-startat",
+        "unknown-default",
+        "unreachable",
+        "no-next-or-end",
+        "bad-type",
+    ],
 )
 def test_invalid_definitions_fail_with_a_located_diagnostic(aws, mutate, code, location):
     definition = json.loads(json.dumps(GOOD))
     result = mutate(definition)
     resp = validate(aws, result if isinstance(result, str) else definition)
     assert resp["result"] == "FAIL"
-    assert (code, location) in [(d["code"], d["location"]) for d in resp["diagnostics"]], resp["diagnostics"]
+    assert (code, location) in [(d["code"], d["location"]) for d in resp["diagnostics"]], resp[
+        "diagnostics"
+    ]
 
 
 def test_grammar_errors_the_structure_check_cannot_see_are_reported(aws):
@@ -60,8 +95,16 @@ def test_grammar_errors_the_structure_check_cannot_see_are_reported(aws):
 
 def test_list_state_machine_versions_lists_published_versions_newest_first(aws, lambda_role):
     sfn = aws("stepfunctions")
-    arn = sfn.create_state_machine(name=f"sm-{uuid.uuid4().hex[:8]}", definition=json.dumps(GOOD), roleArn=lambda_role, publish=True)["stateMachineArn"]
-    assert [v["stateMachineVersionArn"] for v in sfn.list_state_machine_versions(stateMachineArn=arn)["stateMachineVersions"]] == [f"{arn}:1"]
+    arn = sfn.create_state_machine(
+        name=f"sm-{uuid.uuid4().hex[:8]}",
+        definition=json.dumps(GOOD),
+        roleArn=lambda_role,
+        publish=True,
+    )["stateMachineArn"]
+    assert [
+        v["stateMachineVersionArn"]
+        for v in sfn.list_state_machine_versions(stateMachineArn=arn)["stateMachineVersions"]
+    ] == [f"{arn}:1"]
     changed = json.loads(json.dumps(GOOD))
     changed["States"]["Work"]["Result"] = {"changed": True}
     sfn.update_state_machine(stateMachineArn=arn, definition=json.dumps(changed), publish=True)

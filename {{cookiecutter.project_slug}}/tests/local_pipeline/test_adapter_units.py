@@ -1,4 +1,5 @@
-"""Pure parts of the adapter: AppSpec parsing, traffic schedules, fault rules (no endpoint needed)."""
+"""Pure parts of the adapter: AppSpec parsing, traffic schedules, fault rules (no endpoint "
+"needed)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,12 @@ Hooks:
 
 def test_appspec_yaml_is_parsed_with_hooks():
     spec = parse_appspec(YAML_APPSPEC)
-    assert (spec.function_name, spec.alias, spec.current_version, spec.target_version) == ("orders-app", "staging", "3", "4")
+    assert (spec.function_name, spec.alias, spec.current_version, spec.target_version) == (
+        "orders-app",
+        "staging",
+        "3",
+        "4",
+    )
     assert spec.before_allow_traffic == "pre-check" and spec.after_allow_traffic is None
 
 
@@ -43,14 +49,28 @@ def test_bad_appspecs_name_the_problem(content, message):
 
 def test_schedules_follow_the_predefined_configs():
     assert shift_schedule(PREDEFINED_CONFIGS["CodeDeployDefault.LambdaAllAtOnce"]) == [(0, 1.0)]
-    assert shift_schedule(PREDEFINED_CONFIGS["CodeDeployDefault.LambdaCanary10Percent5Minutes"]) == [(0, 0.1), (5, 1.0)]
-    linear = shift_schedule(PREDEFINED_CONFIGS["CodeDeployDefault.LambdaLinear10PercentEvery1Minute"])
+    assert shift_schedule(
+        PREDEFINED_CONFIGS["CodeDeployDefault.LambdaCanary10Percent5Minutes"]
+    ) == [(0, 0.1), (5, 1.0)]
+    linear = shift_schedule(
+        PREDEFINED_CONFIGS["CodeDeployDefault.LambdaLinear10PercentEvery1Minute"]
+    )
     assert linear[0] == (0, 0.1) and linear[-1] == (9, 1.0) and len(linear) == 10
 
 
 def test_fault_rules_honour_skip_times_qualifier_and_event_match():
     reg = FaultRegistry()
-    reg.replace([{"name": "prod", "function": "deploy", "event_match": {"stage": "production"}, "skip": 1, "times": 1}])
+    reg.replace(
+        [
+            {
+                "name": "prod",
+                "function": "deploy",
+                "event_match": {"stage": "production"},
+                "skip": 1,
+                "times": 1,
+            }
+        ]
+    )
     assert reg.for_invocation("deploy", None, {"stage": "staging"}) is None
     assert reg.for_invocation("deploy", None, {"stage": "production"}) is None  # skipped
     assert reg.for_invocation("deploy", None, {"stage": "production"}).name == "prod"

@@ -1,0 +1,192 @@
+"""The whole pipeline on the embedded endpoint: one `local.py up` (session), many releases.
+
+The project is copied to a scratch directory first, so scenarios can change lambdas/app freely and
+the working tree (and any environment the developer has up) stays untouched. Releases of the same
+code get distinct ids with --commit; the broken-app and two-release scenarios change the code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+EXCLUDE = shutil.ignore_patterns(
+    ".venv", ".local", "build", ".terraform", ".git", "__pycache__", ".pytest_cache", ".ruff_cache"
+)
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        shutil.which("terraform") is None,
+        reason="terraform is not installed (needed by local.py up)",
+    ),
+]
+
+
+class Project:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def local(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        return subprocess.run(
+            [sys.executable, str(self.path / "scripts" / "local.py"), *args],
+            cwd=self.path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def status(self) -> dict:
+        proc = self.local("status", "--json", "--last", "100")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        return json.loads(proc.stdout)
+
+    def execution(self, commit: str) -> dict:
+        return next(e for e in self.status()["executions"] if e["name"] == f"release-{commit[:12]}")
+
+    def edit_app(self, marker: str, body: str | None = None) -> None:
+        handler = self.path / "lambdas" / "app" / "handler.py"
+        text = handler.read_text(encoding="utf-8")
+        handler.write_text(
+            (body if body is not None else text) + f"\n# {marker}\n", encoding="utf-8"
+        )
+
+
+def commit_id(label: str) -> str:
+    return hashlib.sha1(label.encode(), usedforsecurity=False).hexdigest()
+
+
+@pytest.fixture(scope="session")
+def project(tmp_path_factory):
+    copy = tmp_path_factory.mktemp("pipeline") / ROOT.name
+    shutil.copytree(ROOT, copy, ignore=EXCLUDE)
+    proj = Project(copy)
+    before_up = proj.local("release")
+    assert before_up.returncode == 2 and "not up" in before_up.stdout, (
+        before_up.stdout + before_up.stderr
+    )
+    up = proj.local("up", timeout=300)
+    assert up.returncode == 0, up.stdout + up.stderr
+    yield proj
+    proj.local("down")
+
+
+@pytest.fixture(scope="session")
+def released(project):
+    """A first successful release (v1 everywhere), which the fault scenarios start from."""
+    first = project.local("release", "--commit", commit_id("first"))
+    assert first.returncode == 0, first.stdout
+    return first
+
+
+def aliases(project) -> dict:
+    return project.status()["aliases"]
+
+
+def test_release_before_up_and_up_twice_give_clear_messages(project):
+    twice = project.local("up")
+    assert twice.returncode == 2
+    assert "already up" in twice.stdout and "Traceback" not in twice.stdout + twice.stderr
+
+
+def test_first_release_reaches_production_and_streams_progress(project, released):
+    out = released.stdout
+    for state in (
+        "ValidateArtifact",
+        "DeployStaging",
+        "RunSmokeTests",
+        "DeployProduction",
+        "ReleaseSucceeded",
+    ):
+        assert f"-> {state}" in out and f"<- {state} (" in out
+    assert "SUCCEEDED" in out and "wall time" in out
+    assert aliases(project)["production"] == aliases(project)["staging"] != "$LATEST"
+
+
+def test_same_commit_twice_starts_no_second_deployment(project, released):
+    before = project.status()
+    again = project.local("release", "--commit", commit_id("first"))
+    assert again.returncode == 0
+    assert "already ran" in again.stdout
+    after = project.status()
+    assert after["aliases"] == before["aliases"]
+    assert len(after["executions"]) == len(before["executions"])
+
+
+def test_two_consecutive_releases_are_both_promoted_and_the_second_is_live(project, released):
+    project.edit_app("release v2")
+    v2 = project.local("release")
+    assert v2.returncode == 0, v2.stdout
+    live_v2 = aliases(project)
+    project.edit_app("release v3")
+    v3 = project.local("release")
+    assert v3.returncode == 0, v3.stdout
+    live_v3 = aliases(project)
+    assert live_v2["production"] == live_v2["staging"]
+    assert live_v3["production"] == live_v3["staging"]
+    assert int(live_v3["production"]) > int(live_v2["production"])
+
+
+@pytest.mark.parametrize(
+    "fault, error, cause_part",
+    [
+        ("validate", "ChecksumMismatchError", "does not match manifest"),
+        ("deploy-staging", "DeploymentError", "deploying to staging failed"),
+        ("smoke-tests", "SmokeTestsFailed", "smoke tests passed"),
+        ("deploy-production", "DeploymentError", "deploying to production failed"),
+        ("alarm-production", "DeploymentStoppedError", "ALARM_ACTIVE"),
+        ("rollback", "SmokeTestsFailed", "smoke tests passed"),
+    ],
+)
+def test_faults_leave_both_aliases_where_they_were(project, released, fault, error, cause_part):
+    before = aliases(project)
+    commit = commit_id(f"fault-{fault}")
+    run = project.local("release", "--fail", fault, "--commit", commit)
+    assert run.returncode == 1, run.stdout
+    execution = project.execution(commit)
+    assert execution["status"] == "FAILED"
+    assert execution["error"] == error
+    assert cause_part in execution["cause"]
+    assert aliases(project) == before  # production untouched, staging rolled back
+    if fault == "rollback":
+        assert "Lambda.ServiceException" in run.stdout  # the retried rollback call
+
+
+def test_smoke_test_timeout_is_caught_and_rolled_back(project, released):
+    before = aliases(project)
+    commit = commit_id("fault-smoke-timeout")
+    run = project.local("release", "--fail", "smoke-timeout", "--commit", commit)
+    assert run.returncode == 1, run.stdout
+    execution = project.execution(commit)
+    assert execution["error"] == "SmokeTestsFailed"
+    assert "timed out" in execution["cause"]
+    assert aliases(project) == before
+
+
+def test_a_really_broken_app_is_caught_by_the_smoke_tests_without_any_flag(project, released):
+    before = aliases(project)
+    handler = project.path / "lambdas" / "app" / "handler.py"
+    good = handler.read_text(encoding="utf-8")
+    try:
+        project.edit_app(
+            "broken",
+            body=good
+            + "\n\ndef handler(event, context):\n    raise RuntimeError('broken release')\n",
+        )
+        run = project.local("release")
+        assert run.returncode == 1, run.stdout
+        assert "SmokeTestsFailed" in run.stdout
+        assert aliases(project) == before
+    finally:
+        handler.write_text(good, encoding="utf-8")
