@@ -139,15 +139,12 @@ def test_roles_are_named_after_the_project(planned_roles):
     assert planned_roles["apply"]["name"] == f"{PROJECT}-github-apply"
 
 
-# Exact subjects each role may be assumed from. The plan role may also trust workflows running
-# on main (scheduled drift detection presents repo:OWNER/REPO:ref:refs/heads/main).
-REQUIRED = {
-    "plan": {f"repo:{REPOSITORY}:pull_request"},
+# Exact subjects each role may be assumed from: the read-only plan role serves pull requests and
+# the scheduled drift check on main (repo:OWNER/REPO:ref:refs/heads/main); only the production
+# environment, with its required reviewers, reaches the apply role.
+EXPECTED_SUBJECTS = {
+    "plan": {f"repo:{REPOSITORY}:pull_request", f"repo:{REPOSITORY}:ref:refs/heads/main"},
     "apply": {f"repo:{REPOSITORY}:environment:production"},
-}
-ALLOWED = {
-    "plan": REQUIRED["plan"] | {f"repo:{REPOSITORY}:ref:refs/heads/main"},
-    "apply": REQUIRED["apply"],
 }
 
 
@@ -162,7 +159,7 @@ def test_trust_is_web_identity_from_github_for_exact_subjects(planned_roles, rol
     found = conditions(statement)
     assert found[("StringEquals", f"{OIDC_HOST}:aud")] == ["sts.amazonaws.com"]
     subjects = set(found[("StringEquals", f"{OIDC_HOST}:sub")])
-    assert REQUIRED[role] <= subjects <= ALLOWED[role]
+    assert subjects == EXPECTED_SUBJECTS[role]
     # Nothing looser next to it: no StringLike wildcards that would admit forks or branches.
     assert not [key for key in found if key[0] != "StringEquals"]
     assert not any("*" in value for values in found.values() for value in values)

@@ -22,9 +22,14 @@ data "aws_iam_openid_connect_provider" "github" {
 locals {
   oidc_provider_arn = var.create_oidc_provider ? aws_iam_openid_connect_provider.github[0].arn : data.aws_iam_openid_connect_provider.github[0].arn
 
+  # OIDC subjects each role trusts. The read-only plan role also serves the scheduled drift check,
+  # which runs on main; only the production environment (with its reviewers) may apply.
   github_subjects = {
-    plan  = "repo:${var.github_repository}:pull_request"
-    apply = "repo:${var.github_repository}:environment:production"
+    plan = [
+      "repo:${var.github_repository}:pull_request",
+      "repo:${var.github_repository}:ref:refs/heads/main",
+    ]
+    apply = ["repo:${var.github_repository}:environment:production"]
   }
 
   state_object = "${aws_s3_bucket.state.arn}/${var.state_key}"
@@ -135,11 +140,11 @@ data "aws_iam_policy_document" "github_trust" {
       values   = ["sts.amazonaws.com"]
     }
 
-    # Exact subject: no wildcard, so forks, other branches and other environments are refused.
+    # Exact subjects: no wildcard, so forks, other branches and other environments are refused.
     condition {
       test     = "StringEquals"
       variable = "${local.arn.oidc_github_host}:sub"
-      values   = [each.value]
+      values   = each.value
     }
   }
 }
@@ -412,15 +417,20 @@ resource "aws_iam_policy" "workload_boundary" {
         Resource = [local.arn.cd_applications, "${local.arn.cd_groups}/*", local.arn.cd_configs]
       },
       {
-        Sid      = "ProjectReleases"
-        Effect   = "Allow"
-        Action   = ["states:StartExecution", "states:DescribeStateMachine", "states:DescribeExecution", "states:StopExecution"]
+        Sid    = "ProjectReleases"
+        Effect = "Allow"
+        # ListExecutions/GetExecutionHistory: make release-wait follows this commit's execution.
+        Action = [
+          "states:StartExecution", "states:DescribeStateMachine", "states:DescribeExecution", "states:StopExecution",
+          "states:ListExecutions", "states:GetExecutionHistory",
+        ]
         Resource = [local.arn.state_machines, "${local.arn.executions}:*"]
       },
       {
-        Sid      = "ProjectPipeline"
+        Sid = "ProjectPipeline"
+        # The listing calls only feed release-wait's link to the pipeline run.
         Effect   = "Allow"
-        Action   = "codepipeline:StartPipelineExecution"
+        Action   = ["codepipeline:StartPipelineExecution", "codepipeline:ListPipelineExecutions", "codepipeline:ListActionExecutions"]
         Resource = local.arn.pipelines
       },
       {
