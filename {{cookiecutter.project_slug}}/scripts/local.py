@@ -9,6 +9,8 @@
   local.py down               stop the endpoint and delete .local/
   local.py run [--fail F]     up, release, down in one go
   local.py bench              measure up, releases, zip sizes and import times (in a scratch copy)
+  local.py demo               up, a good release, a deliberately broken release that is rolled back,
+                              down; prints where each alias ended
 
 Faults (--fail) are injected by the harness and the endpoint, never inside Lambda code:
   validate           the uploaded app.zip is corrupted after upload (manifest checksum mismatch)
@@ -547,6 +549,43 @@ def cmd_run(args) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
+# Demo: what the template's `make demo` runs in a freshly baked project
+# ---------------------------------------------------------------------------------------------
+BROKEN_APP = """
+
+def handler(event, context):  # demo: a release that fails on every call
+    raise RuntimeError("demo: this release is broken")
+"""
+
+
+def cmd_demo(args) -> int:
+    args.fail = args.commit = None
+    args.max_polls = 60
+    cmd_up(args)
+    handler = ROOT / "lambdas" / "app" / "handler.py"
+    good = handler.read_text(encoding="utf-8")
+    try:
+        say("\n== 1. Release the generated service: it must reach production")
+        if cmd_release(args) != 0:
+            raise LocalError("the first release did not reach production; see the output above")
+        say("\n== 2. Release a broken change (the handler raises): smoke tests catch it, rollback")
+        handler.write_text(good + BROKEN_APP, encoding="utf-8")
+        broken = cmd_release(args)
+        env = require_env()
+        ended = alias_versions(env)
+    finally:
+        handler.write_text(good, encoding="utf-8")
+        cmd_down(args)
+    say("\n== Where each alias ended")
+    for alias, version in ended.items():
+        say(f"  {alias:<10} version {version}")
+    if broken == 0:
+        raise LocalError("the broken release reached production; the pipeline did not protect it")
+    say("The broken release was stopped and rolled back; production kept the good version.")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
 # Benchmark (in a scratch copy, so the working tree and a running environment are untouched)
 # ---------------------------------------------------------------------------------------------
 def cmd_bench(args) -> int:
@@ -702,6 +741,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("down", help="stop and clean up")
     sub.add_parser("run", parents=[clock, rel], help="up, release, down")
     sub.add_parser("bench", help="benchmark in a scratch copy")
+    sub.add_parser("demo", parents=[clock], help="good release, broken release rolled back, down")
     return parser
 
 
@@ -719,6 +759,7 @@ def main(argv: list[str] | None = None) -> int:
         "down": cmd_down,
         "run": cmd_run,
         "bench": cmd_bench,
+        "demo": cmd_demo,
     }
     try:
         return handlers[args.command](args)
