@@ -32,6 +32,7 @@ DERIVED_NAMES = (
     ("EventBridge rule", "{slug}-artifact-uploaded", 64),
     ("EventBridge rule", "{slug}-release-status", 64),
     ("Step Functions state machine", "{slug}-release", 80),
+    ("IAM permissions boundary policy", "{slug}-workload-boundary", 128),
 )
 
 # Commercial, GovCloud and China region codes (ap-southeast-7, mx-central-1 and friends included).
