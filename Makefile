@@ -24,10 +24,11 @@ test: setup ## Run every template test, including baked projects' own `make lint
 test-fast: setup ## Run the template tests that take seconds (skips the slow baked-project checks)
 	$(PY) -m pytest tests -m "not slow"
 
-demo: setup ## Bake a project with the defaults into build/demo and run its checks
+demo: setup ## Bake a project into build/demo and run its pipeline locally: a release, then a rollback
 	rm -rf $(DEMO_DIR)
 	$(VENV)/bin/cookiecutter --no-input --output-dir $(DEMO_DIR) .
-	$(MAKE) -C $(DEMO_DIR)/orders-service lint test
+	$(MAKE) -C $(DEMO_DIR)/orders-service setup
+	$(MAKE) -C $(DEMO_DIR)/orders-service local-demo
 
 clean: ## Remove the virtualenv and build outputs
 	rm -rf $(VENV) build
