@@ -20,8 +20,11 @@ COMBINATIONS = {
     "python3.12": {"python_runtime": "python3.12"},
     "python3.13": {"python_runtime": "python3.13"},
     "email": {"notification_email": "ops@example.com"},
+    # Every optional part on, and the longest slug the hook accepts (40): the baked project's own
+    # tests apply it locally and check every AWS name against its service's limit.
     "everything": {
         "project_name": "Café Zürich Payments",
+        "project_slug": "cafe-zurich-payments-settlements-ledgers",
         "manual_approval": "yes",
         "notification_email": "payments-team@example.org",
         "deployment_strategy": "Linear10PercentEvery1Minute",

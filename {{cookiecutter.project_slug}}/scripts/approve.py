@@ -5,9 +5,11 @@
   python scripts/approve.py reject  --execution NAME_OR_ARN [--state-machine ARN] --reason TEXT
 
 With a bare execution name, the state machine is --state-machine, else $STATE_MACHINE_ARN, else
-the one named "{{ cookiecutter.project_slug }}-release" in the current account and region. The
-task token is read from the execution history (the TaskScheduled event of the waiting state), so
-approving needs states:DescribeExecution, states:GetExecutionHistory and states:SendTask*.
+the one in the current account and region named
+  {{ cookiecutter.project_slug }}-release
+The task token is read from the execution history (the TaskScheduled event of the waiting
+state), so approving needs states:DescribeExecution, states:GetExecutionHistory and
+states:SendTask*.
 """
 
 import argparse

@@ -27,7 +27,6 @@ Faults (--fail) are injected by the harness and the endpoint, never inside Lambd
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import shutil
@@ -279,10 +278,8 @@ def release_id(manifest: dict) -> tuple[str, str]:
             return head.stdout.strip(), "commit"
     except FileNotFoundError:
         pass
-    digest = hashlib.sha1(usedforsecurity=False)
-    for name in sorted(manifest["artifacts"]):
-        digest.update(f"{name}:{manifest['artifacts'][name]['sha256']}\n".encode())
-    return digest.hexdigest(), "working tree (id derived from the artifacts)"
+    working_tree_id = package_module().working_tree_id(manifest["artifacts"])
+    return working_tree_id, "working tree (id derived from the artifacts)"
 
 
 def alias_versions(env: Env) -> dict[str, str]:
@@ -405,6 +402,30 @@ class Streamer:
             say(f"     ! {kind}: {details.get('error', '')}: {_short(details.get('cause', ''))}")
 
 
+class ApprovalGate:
+    """Answers the ApproveProduction gate (projects made with manual_approval=yes) the way a person
+    would with `make approve`/`make reject`: through scripts/approve.py, once the task waits."""
+
+    STATE = "ApproveProduction"
+
+    def __init__(self, sfn, execution_arn: str, decision: str) -> None:
+        self.sfn, self.arn, self.decision = sfn, execution_arn, decision
+        self.answered = False
+
+    def answer_when_waiting(self, streamer: Streamer) -> None:
+        if self.answered or self.STATE not in streamer.entered:
+            return
+        import approve  # scripts/approve.py; only projects with the gate have it
+
+        reason = f"local.py release --approval {self.decision}"
+        try:
+            said = approve.answer(self.sfn, self.decision, self.arn, reason, actor="local.py")
+        except approve.ApprovalError:
+            return  # entered, but the task token is not issued yet: ask again on the next poll
+        self.answered = True
+        say(f"     {said.split(' arn:', 1)[0]} ({reason})")
+
+
 def _short(text: str, limit: int = 300) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
@@ -467,8 +488,17 @@ def cmd_release(args) -> int:
         )["executionArn"]
         say(f"Execution {name}")
         streamer = Streamer(sfn, arn)
+        gate = ApprovalGate(sfn, arn, args.approval)
+        deadline = time.monotonic() + args.timeout
         while sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
             streamer.poll()
+            gate.answer_when_waiting(streamer)
+            if time.monotonic() > deadline:
+                say(
+                    f"Gave up waiting after {args.timeout:.0f} s; execution {name} is still "
+                    "running. Follow it with `make local-status`."
+                )
+                return 1
             time.sleep(0.2)
         streamer.poll()
     finally:
@@ -560,7 +590,7 @@ def handler(event, context):  # demo: a release that fails on every call
 
 def cmd_demo(args) -> int:
     args.fail = args.commit = None
-    args.max_polls = 60
+    args.max_polls, args.approval, args.timeout = 60, "approve", 900
     cmd_up(args)
     handler = ROOT / "lambdas" / "app" / "handler.py"
     good = handler.read_text(encoding="utf-8")
@@ -732,6 +762,18 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=60,
         help="deployment status polls before giving up (1 s apart)",
+    )
+    rel.add_argument(
+        "--approval",
+        choices=["approve", "reject"],
+        default="approve",
+        help="answer to the ApproveProduction gate, when the project has one (default approve)",
+    )
+    rel.add_argument(
+        "--timeout",
+        type=float,
+        default=900,
+        help="seconds to follow the execution before giving up (default 900)",
     )
     sub.add_parser("up", parents=[clock], help="start the endpoint and apply terraform/")
     sub.add_parser("release", parents=[rel], help="package, upload and run a release")

@@ -1,4 +1,4 @@
-"""{{ cookiecutter.project_name }}: order quote API.
+"""Order quote API: the application this repository delivers.
 
 Accepts API Gateway HTTP API / Lambda function URL events (payload format 2.0), so it can be put
 behind either without changes; the release pipeline invokes it directly with the same shape.

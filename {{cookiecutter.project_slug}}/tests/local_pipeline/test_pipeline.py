@@ -190,3 +190,57 @@ def test_a_really_broken_app_is_caught_by_the_smoke_tests_without_any_flag(proje
         assert aliases(project) == before
     finally:
         handler.write_text(good, encoding="utf-8")
+
+
+# AWS's length limit for the name of every kind of named resource the stack creates. The pre-gen
+# hook caps the slug so the longest derived name fits; this checks the names Terraform really made.
+NAME_LIMITS = {
+    ("aws_s3_bucket", "bucket"): 63,
+    ("aws_lambda_function", "function_name"): 64,
+    ("aws_lambda_alias", "name"): 128,
+    ("aws_iam_role", "name"): 64,
+    ("aws_iam_role_policy", "name"): 128,
+    ("aws_sfn_state_machine", "name"): 80,
+    ("aws_cloudwatch_event_rule", "name"): 64,
+    ("aws_codepipeline", "name"): 100,
+    ("aws_codedeploy_app", "name"): 100,
+    ("aws_codedeploy_deployment_group", "deployment_group_name"): 100,
+    ("aws_sns_topic", "name"): 256,
+    ("aws_cloudwatch_metric_alarm", "alarm_name"): 255,
+    ("aws_kms_alias", "name"): 256,
+    ("aws_cloudwatch_log_group", "name"): 512,
+}
+
+
+def test_every_aws_name_fits_its_service_limit(project):
+    state = json.loads((project.path / ".local" / "terraform.tfstate").read_text())
+    names = [
+        (resource["type"], instance["attributes"][attribute], limit)
+        for resource in state["resources"]
+        if resource["mode"] == "managed"
+        for (kind, attribute), limit in NAME_LIMITS.items()
+        if resource["type"] == kind
+        for instance in resource["instances"]
+    ]
+
+    assert {kind for kind, _, _ in names} == {kind for kind, _ in NAME_LIMITS}
+    too_long = [(kind, name, len(name), limit) for kind, name, limit in names if len(name) > limit]
+    assert too_long == []
+
+
+@pytest.mark.skipif(
+    not (ROOT / "scripts" / "approve.py").exists(), reason="this project has no approval gate"
+)
+def test_rejected_approval_rolls_back_staging_and_keeps_production(project, released):
+    before = aliases(project)
+    project.edit_app("rejected-release")
+
+    rejected = project.local("release", "--approval", "reject")
+
+    assert rejected.returncode == 1, rejected.stdout
+    assert "ApproveProduction" in rejected.stdout
+    assert "rejected" in rejected.stdout
+    assert aliases(project) == before
+    execution = project.status()["executions"][0]
+    assert execution["status"] == "FAILED"
+    assert "ReleaseRejected" in (execution["error"] or "") + (execution["cause"] or "")
