@@ -3,7 +3,8 @@
 Adds the API calls a Lambda blue/green pipeline and the Terraform provider need and moto lacks
 (StopDeployment, PutLifecycleEventHookExecutionStatus, Update/DeleteDeploymentGroup,
 DeleteApplication, deployment configs) and reports deployments the way AWS does
-(status, errorInformation, rollbackInfo, deploymentOverview).
+(status, errorInformation, rollbackInfo, deploymentOverview) and deployment groups the way AWS
+does (unset structures left out, so `terraform plan` after an apply is empty).
 """
 
 from __future__ import annotations
@@ -308,7 +309,11 @@ def install(engine: DeploymentEngine) -> None:
         if isinstance(group.alarm_configuration, dict):
             info["alarmConfiguration"] = group.alarm_configuration
         info["deploymentConfigName"] = str(group.deployment_config_name)
-        return info
+        # AWS leaves an unset structure out of the response; moto sends {} (loadBalancerInfo,
+        # targetRevision, lastSuccessfulDeployment, ...). The Terraform provider reads {} as a
+        # configured block, so a Lambda group would always plan `- load_balancer_info {}`.
+        # Empty lists stay: AWS does send ec2TagFilters: [] and the like.
+        return {k: v for k, v in info.items() if v != {}}
 
     # ---- API calls moto lacks ----------------------------------------------------------------
     def stop_deployment(self) -> ActionResult:

@@ -1,10 +1,13 @@
-"""S3 bucket policies: evaluate Condition blocks the way IAM does.
+"""S3 fidelity: bucket policy Conditions evaluated the way IAM does, and read-backs Terraform needs.
 
-moto turns a statement whose Condition does not hold into an explicit DENY, whatever its Effect, and
-passes no request context; so the standard "Deny when aws:SecureTransport is false" statement denies
-every request. Here a statement whose condition does not hold simply does not apply, and requests
-are evaluated with aws:SecureTransport = true: the embedded endpoint stands in for AWS's HTTPS
-endpoints (the SDKs only speak plain HTTP to it because it is bound to 127.0.0.1).
+Policies: moto turns a statement whose Condition does not hold into an explicit DENY, whatever its
+Effect, and passes no request context; so the standard "Deny when aws:SecureTransport is false"
+statement denies every request. Here a statement whose condition does not hold simply does not
+apply, and requests are evaluated with aws:SecureTransport = true: the embedded endpoint stands in
+for AWS's HTTPS endpoints (the SDKs only speak plain HTTP to it because it is bound to 127.0.0.1).
+
+Also: the lifecycle transition-size header and the bucket notification's EventBridge switch read
+back as written, so a `terraform plan` right after an apply is empty.
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ import fnmatch
 import json
 import logging
 
+from moto.core.responses import ActionResult
 from moto.iam.access_control import IAMPolicyStatement, PermissionResult
+from moto.s3 import responses as s3_responses
 from moto.s3.models import FakeBucket
 
 REQUEST_CONTEXT = {"aws:SecureTransport": "true"}
@@ -97,6 +102,29 @@ def install() -> None:
         return evaluate(self.policy.decode(), action, resource)
 
     FakeBucket.get_permission = get_permission
+    install_notification_readback()
+
+
+def install_notification_readback() -> None:
+    """GetBucketNotificationConfiguration: moto stores an EventBridgeConfiguration but leaves it out
+    of the response. S3 returns it (an empty element) once enabled; without it the Terraform
+    provider reads `eventbridge = false` back and plans an update after every apply."""
+    original = s3_responses.S3Response.get_bucket_notification
+
+    def get_bucket_notification(self):
+        config = self.backend.get_bucket_notification_configuration(self.bucket_name)
+        if config is None or config.event_bridge is None:
+            return original(self)
+        serialized = self.serialized
+
+        def with_eventbridge(result: ActionResult):
+            return serialized(ActionResult({**result.result, "EventBridgeConfiguration": {}}))
+
+        # One response object per request (moto's *_dispatch), so shadowing is request-local.
+        self.serialized = with_eventbridge
+        return original(self)
+
+    s3_responses.S3Response.get_bucket_notification = get_bucket_notification
 
 
 TRANSITION_HEADER = "x-amz-transition-default-minimum-object-size"
