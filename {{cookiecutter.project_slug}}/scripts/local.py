@@ -6,6 +6,9 @@
                               the release state machine and stream its progress; exit 0 only
                               when production got the release
   local.py status [--json]    aliases and the last executions
+  local.py plan [--var K=V]   terraform plan of terraform/ against the running endpoint; exit code
+                              as -detailed-exitcode: 0 no changes, 2 changes, 1 error (plan
+                              files in .local/plan/)
   local.py down               stop the endpoint and delete .local/
   local.py run [--fail F]     up, release, down in one go
   local.py bench              measure up, releases, zip sizes and import times (in a scratch copy)
@@ -48,6 +51,7 @@ STATE_DIR = ROOT / ".local"
 TF_DIR = ROOT / "terraform"
 BUILD_DIR = ROOT / "build"
 OVERRIDE_FILE = TF_DIR / "local_override.tf"
+PLAN_DIR = STATE_DIR / "plan"
 REGION_FALLBACK = "us-east-1"
 FAULTS = (
     "validate",
@@ -570,6 +574,52 @@ def cmd_status(args) -> int:
     return 0
 
 
+def cmd_plan(args) -> int:
+    """Plan terraform/ against the running endpoint. Right after `up` this must say "no changes":
+    anything else is the endpoint reading back differently from AWS, or a real configuration change.
+    """
+    env = require_env()
+    PLAN_DIR.mkdir(parents=True, exist_ok=True)
+    for stale in PLAN_DIR.iterdir():  # never leave an older plan next to this run's outcome
+        stale.unlink()
+    plan_file = PLAN_DIR / "terraform.tfplan"
+    variables = [f"-var={v}" for v in args.var or []]
+    proc = terraform(
+        [
+            "plan",
+            "-detailed-exitcode",
+            "-input=false",
+            "-no-color",
+            f"-out={plan_file}",
+            *variables,
+        ],
+        env.endpoint.url,
+        capture=True,
+    )
+    (PLAN_DIR / "plan.txt").write_text(proc.stdout, encoding="utf-8")
+    (PLAN_DIR / "plan.exitcode").write_text(f"{proc.returncode}\n", encoding="utf-8")
+    sys.stdout.write(proc.stdout)
+    if proc.returncode not in (0, 2):
+        raise LocalError(
+            f"terraform plan failed (exit {proc.returncode}):\n{proc.stderr.strip()}\n"
+            f"(plan output: {PLAN_DIR / 'plan.txt'})"
+        )
+    shown = terraform(
+        ["show", "-json", "-no-color", str(plan_file)], env.endpoint.url, capture=True
+    )
+    if shown.returncode != 0:
+        raise LocalError(f"terraform show -json failed: {shown.stderr.strip()}")
+    (PLAN_DIR / "plan.json").write_text(shown.stdout, encoding="utf-8")
+    if proc.returncode == 0:
+        say("No changes: the local endpoint matches terraform/.")
+    else:
+        say(
+            "Changes pending (exit 2): the local endpoint differs from terraform/ (see above). "
+            f"Plan: {plan_file}, {PLAN_DIR / 'plan.json'}"
+        )
+    return proc.returncode
+
+
 def cmd_run(args) -> int:
     cmd_up(args)
     try:
@@ -780,6 +830,16 @@ def build_parser() -> argparse.ArgumentParser:
     st = sub.add_parser("status", help="aliases and last executions")
     st.add_argument("--json", action="store_true", help="machine-readable output")
     st.add_argument("--last", type=int, default=10, help="how many executions to show")
+    pl = sub.add_parser(
+        "plan",
+        help="terraform plan against the running endpoint (exit 0 no changes, 2 changes, 1 error)",
+    )
+    pl.add_argument(
+        "--var",
+        action="append",
+        metavar="NAME=VALUE",
+        help="a Terraform variable for this plan (repeatable), e.g. notification_email=a@b.example",
+    )
     sub.add_parser("down", help="stop and clean up")
     sub.add_parser("run", parents=[clock, rel], help="up, release, down")
     sub.add_parser("bench", help="benchmark in a scratch copy")
@@ -798,20 +858,23 @@ def main(argv: list[str] | None = None) -> int:
         "up": cmd_up,
         "release": cmd_release,
         "status": cmd_status,
+        "plan": cmd_plan,
         "down": cmd_down,
         "run": cmd_run,
         "bench": cmd_bench,
         "demo": cmd_demo,
     }
+    # plan keeps -detailed-exitcode's meaning (2 = changes pending), so its failures exit 1.
+    failed = 1 if args.command == "plan" else 2
     try:
         return handlers[args.command](args)
     except (LocalError, process.EndpointError) as exc:
         say(f"local.py {args.command}: {exc}")
-        return 2
+        return failed
     except Exception as exc:  # noqa: BLE001 - AWS SDK errors: one clear line, not a traceback
         if type(exc).__module__.startswith("botocore"):
             say(f"local.py {args.command}: AWS call to the local endpoint failed: {exc}")
-            return 2
+            return failed
         raise
     except KeyboardInterrupt:
         say(f"local.py {args.command}: interrupted")

@@ -6,9 +6,7 @@ from __future__ import annotations
 import uuid
 
 
-def test_lambda_deployment_group_without_load_balancer_reads_back_without_the_key(
-    aws, lambda_role
-):
+def test_lambda_deployment_group_without_load_balancer_reads_back_without_the_key(aws, lambda_role):
     cd = aws("codedeploy")
     app = f"app-{uuid.uuid4().hex[:8]}"
     cd.create_application(applicationName=app, computePlatform="Lambda")
@@ -17,7 +15,10 @@ def test_lambda_deployment_group_without_load_balancer_reads_back_without_the_ke
         deploymentGroupName="live",
         serviceRoleArn=lambda_role,
         deploymentConfigName="CodeDeployDefault.LambdaAllAtOnce",
-        deploymentStyle={"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"},
+        deploymentStyle={
+            "deploymentType": "BLUE_GREEN",
+            "deploymentOption": "WITH_TRAFFIC_CONTROL",
+        },
         autoRollbackConfiguration={"enabled": True, "events": ["DEPLOYMENT_FAILURE"]},
     )
 
@@ -44,9 +45,7 @@ def test_lambda_deployment_group_without_load_balancer_reads_back_without_the_ke
 def test_bucket_notification_reads_back_its_eventbridge_configuration(aws):
     s3, sns = aws("s3"), aws("sns")
     bucket = f"readback-{uuid.uuid4().hex[:10]}"
-    s3.create_bucket(
-        Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "us-east-2"}
-    )
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "us-east-2"})
     topic = sns.create_topic(Name=f"{bucket}-events")["TopicArn"]
 
     s3.put_bucket_notification_configuration(

@@ -76,6 +76,10 @@ def project(tmp_path_factory):
     assert before_up.returncode == 2 and "not up" in before_up.stdout, (
         before_up.stdout + before_up.stderr
     )
+    plan_before_up = proj.local("plan")  # 1, not 2: for plan, 2 means "changes pending"
+    assert plan_before_up.returncode == 1 and "not up" in plan_before_up.stdout, (
+        plan_before_up.stdout + plan_before_up.stderr
+    )
     up = proj.local("up", timeout=300)
     assert up.returncode == 0, up.stdout + up.stderr
     yield proj
@@ -98,6 +102,28 @@ def test_release_before_up_and_up_twice_give_clear_messages(project):
     twice = project.local("up")
     assert twice.returncode == 2
     assert "already up" in twice.stdout and "Traceback" not in twice.stdout + twice.stderr
+
+
+def test_plan_right_after_up_reports_no_changes(project):
+    """The endpoint reads back exactly what Terraform applied (fidelity), so a second plan of the
+    same terraform/ is empty. Placed before the releases; it holds after them too, since Terraform
+    ignores what releases change (alias versions, app code) by design."""
+    plan = project.local("plan", timeout=180)
+
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    assert "No changes." in plan.stdout
+    plan_dir = project.path / ".local" / "plan"
+    assert (plan_dir / "plan.exitcode").read_text().strip() == "0"
+    shown = json.loads((plan_dir / "plan.json").read_text())
+    changed = [
+        rc["address"]
+        for rc in shown["resource_changes"]
+        if rc["change"]["actions"] not in (["no-op"], ["read"])
+    ]
+    assert changed == []
+    state = json.loads((project.path / ".local" / "terraform.tfstate").read_text())
+    applied = sum(len(r["instances"]) for r in state["resources"] if r["mode"] == "managed")
+    assert len(shown["resource_changes"]) == applied  # every applied resource was compared
 
 
 def test_first_release_reaches_production_and_streams_progress(project, released):
