@@ -517,6 +517,19 @@ def test_stack_initial_create_is_all_adds_and_fits():
     assert "[!CAUTION]" not in body
 
 
+def test_stack_no_changes_after_apply_is_one_line():
+    inputs = real_stack("no-changes")
+    resources = inputs.plan["resource_changes"]
+    assert resources and {tuple(r["change"]["actions"]) for r in resources} == {("no-op",)}
+    assert pc.render(inputs).splitlines() == [
+        pc.MARKER,
+        "",
+        "✅ **Terraform plan: no changes.** The infrastructure matches the configuration.",
+        "",
+        f"[Workflow run]({RUN_URL})",
+    ]
+
+
 def test_stack_destroy_names_the_subscription():
     body = pc.render(real_stack("destroy"))
     assert "**1** to destroy" in body
