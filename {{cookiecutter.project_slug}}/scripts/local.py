@@ -614,8 +614,8 @@ def cmd_plan(args) -> int:
         say("No changes: the local endpoint matches terraform/.")
     else:
         say(
-            "Changes pending (exit 2): the local endpoint differs from terraform/ (see above). "
-            f"Plan: {plan_file}, {PLAN_DIR / 'plan.json'}"
+            "Changes pending (exit 2): applying terraform/ would change the local environment "
+            f"(see above). Plan: {plan_file}, {PLAN_DIR / 'plan.json'}"
         )
     return proc.returncode
 
