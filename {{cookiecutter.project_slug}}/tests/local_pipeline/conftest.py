@@ -4,6 +4,7 @@ environment shared by every pipeline scenario (session scoped: start once, relea
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import uuid
 from pathlib import Path
@@ -17,8 +18,26 @@ for path in (SCRIPTS, HERE):  # explicit, so any pytest import mode finds local_
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
+from _environment import PIPELINE_ENVIRONMENT, PipelineEnvironment  # noqa: E402
 from _helpers import zip_source  # noqa: E402
 from local_aws import process  # noqa: E402
+
+
+@pytest.hookimpl(trylast=True)  # after -k/-m deselection: start nothing for deselected scenarios
+def pytest_collection_modifyitems(config, items):
+    """Run the pipeline scenarios last and bring their environment up now, in the background."""
+    scenarios = [item for item in items if item.path.name == "test_pipeline.py"]
+    if not scenarios or config.option.collectonly or shutil.which("terraform") is None:
+        return
+    items[:] = [item for item in items if item.path.name != "test_pipeline.py"] + scenarios
+    config.stash[PIPELINE_ENVIRONMENT] = PipelineEnvironment().start()
+
+
+def pytest_unconfigure(config):
+    environment = config.stash.get(PIPELINE_ENVIRONMENT, None)
+    if environment is not None:
+        environment.close()
+
 
 REGION = "us-east-2"
 ACCOUNT = "123456789012"

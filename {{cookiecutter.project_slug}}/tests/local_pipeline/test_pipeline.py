@@ -9,18 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-EXCLUDE = shutil.ignore_patterns(
-    ".venv", ".local", "build", ".terraform", ".git", "__pycache__", ".pytest_cache", ".ruff_cache"
-)
+from _environment import PIPELINE_ENVIRONMENT, ROOT, PipelineEnvironment
 
 pytestmark = [
     pytest.mark.slow,
@@ -31,59 +23,28 @@ pytestmark = [
 ]
 
 
-class Project:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def local(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-        return subprocess.run(
-            [sys.executable, str(self.path / "scripts" / "local.py"), *args],
-            cwd=self.path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-
-    def status(self) -> dict:
-        proc = self.local("status", "--json", "--last", "100")
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-        return json.loads(proc.stdout)
-
-    def execution(self, commit: str) -> dict:
-        return next(e for e in self.status()["executions"] if e["name"] == f"release-{commit[:12]}")
-
-    def edit_app(self, marker: str, body: str | None = None) -> None:
-        handler = self.path / "lambdas" / "app" / "handler.py"
-        text = handler.read_text(encoding="utf-8")
-        handler.write_text(
-            (body if body is not None else text) + f"\n# {marker}\n", encoding="utf-8"
-        )
-
-
 def commit_id(label: str) -> str:
     return hashlib.sha1(label.encode(), usedforsecurity=False).hexdigest()
 
 
 @pytest.fixture(scope="session")
-def project(tmp_path_factory):
-    copy = tmp_path_factory.mktemp("pipeline") / ROOT.name
-    shutil.copytree(ROOT, copy, ignore=EXCLUDE)
-    proj = Project(copy)
-    before_up = proj.local("release")
+def project(request):
+    # Started in the background at collection (see conftest.py); start it here when it was not.
+    environment = request.config.stash.get(PIPELINE_ENVIRONMENT, None)
+    if environment is None:
+        environment = PipelineEnvironment().start()
+        request.config.stash[PIPELINE_ENVIRONMENT] = environment
+    proj = environment.ready()
+    before_up = environment.before_up["release"]
     assert before_up.returncode == 2 and "not up" in before_up.stdout, (
         before_up.stdout + before_up.stderr
     )
-    plan_before_up = proj.local("plan")  # 1, not 2: for plan, 2 means "changes pending"
+    plan_before_up = environment.before_up["plan"]  # 1, not 2: for plan, 2 means "changes pending"
     assert plan_before_up.returncode == 1 and "not up" in plan_before_up.stdout, (
         plan_before_up.stdout + plan_before_up.stderr
     )
-    up = proj.local("up", timeout=300)
-    assert up.returncode == 0, up.stdout + up.stderr
     yield proj
-    proj.local("down")
+    environment.close()
 
 
 @pytest.fixture(scope="session")
