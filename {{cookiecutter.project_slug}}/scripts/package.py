@@ -159,7 +159,7 @@ def git_commit(cwd: Path = ROOT) -> str:
     if proc.returncode != 0:
         raise PackagingError(
             "cannot read the commit with git rev-parse HEAD "
-            f"({proc.stderr.strip() or 'not a git repository'}); "
+            f"({(proc.stderr.strip().splitlines() or ['not a git repository'])[0]}); "
             "run inside a git repository with at least one commit, or pass --commit SHA"
         )
     return proc.stdout.strip()
