@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import subprocess
+import sys
 
 import pytest
 from _environment import PIPELINE_ENVIRONMENT, ROOT, PipelineEnvironment
@@ -85,6 +87,34 @@ def test_plan_right_after_up_reports_no_changes(project):
     state = json.loads((project.path / ".local" / "terraform.tfstate").read_text())
     applied = sum(len(r["instances"]) for r in state["resources"] if r["mode"] == "managed")
     assert len(shown["resource_changes"]) == applied  # every applied resource was compared
+
+
+def test_live_plans_of_the_stack_render_as_the_pull_request_comment(project):
+    """Plans made now, of this project's terraform/, rendered the way a pull request shows them."""
+
+    def plan_comment(*plan_args: str) -> tuple[int, str]:
+        plan = project.local("plan", *plan_args, timeout=180)
+        assert plan.returncode in (0, 2), plan.stdout + plan.stderr
+        plan_dir = project.path / ".local" / "plan"
+        rendered = subprocess.run(
+            [sys.executable, str(project.path / "scripts" / "plan_comment.py"), "render"]
+            + ["--plan-json", str(plan_dir / "plan.json")]
+            + ["--plan-text", str(plan_dir / "plan.txt")],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert rendered.returncode == 0, rendered.stderr
+        return plan.returncode, rendered.stdout
+
+    code, unchanged = plan_comment()
+    assert code == 0
+    assert "**Terraform plan: no changes.**" in unchanged
+    # A new address adds the email subscription, or replaces the one a project already has.
+    code, changed = plan_comment("--var", "notification_email=release-watch@example.org")
+    assert code == 2
+    assert "aws_sns_topic_subscription.email" in changed
+    assert "**Terraform plan: no changes.**" not in changed
 
 
 def test_first_release_reaches_production_and_streams_progress(project, released):
