@@ -7,6 +7,17 @@ The client retries what GitHub documents as transient: 5xx answers, network
 errors, and secondary rate limits (403/429 carrying ``retry-after`` or an
 exhausted ``x-ratelimit-remaining``). Waits are bounded and the sleep function
 is injectable so tests run instantly.
+
+Trust rules (anyone who can comment can copy the hidden marker into their own comment):
+- The sticky comment and the drift issue are only ever updated when they were written by one of
+  ``author_logins``: by default ``github-actions[bot]`` (user type ``Bot``), the identity a
+  workflow's GITHUB_TOKEN writes as. GET /user is not available to that token, so the identity is
+  configured, not discovered: set GITHUB_COMMENT_AUTHOR (comma-separated logins) when the job
+  posts with another token, e.g. ``my-app[bot]`` for a GitHub App token or a machine user's login.
+  A marked comment by anyone else is ignored and a new comment is created.
+- The token is only sent to the configured API origin (scheme, host and port), over HTTPS; plain
+  HTTP is accepted for loopback addresses only (tests, local fakes). Redirects and ``Link:
+  rel="next"`` URLs to any other origin are refused, so the token never leaves that origin.
 """
 
 from __future__ import annotations
@@ -23,6 +34,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 DEFAULT_API_URL = "https://api.github.com"
+# The login a workflow's GITHUB_TOKEN writes comments and issues as.
+DEFAULT_AUTHOR = "github-actions[bot]"
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 REPOSITORY_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
 API_VERSION = "2022-11-28"
 USER_AGENT = "plan-comment-script"
@@ -46,6 +60,70 @@ class RetriesExhausted(GitHubError):
 
 class ConfigError(Exception):
     """Required environment is missing or malformed."""
+
+
+class ForeignOriginError(GitHubError):
+    """A redirect or pagination link pointed away from the API origin; the token was not sent."""
+
+
+def origin(url: str) -> tuple[str, str, int | None]:
+    parts = urllib.parse.urlsplit(url)
+    default_port = {"https": 443, "http": 80}.get(parts.scheme)
+    try:
+        port = parts.port or default_port
+    except ValueError:
+        port = None
+    return parts.scheme, (parts.hostname or "").lower(), port
+
+
+def check_api_url(api_url: str) -> str:
+    """Return ``api_url`` without a trailing slash, or raise ConfigError if it is not safe."""
+    url = api_url.rstrip("/")
+    scheme, host, _ = origin(url)
+    parts = urllib.parse.urlsplit(url)
+    if scheme not in ("https", "http") or not host or parts.query or parts.fragment:
+        raise ConfigError(f"GITHUB_API_URL must be an https:// URL, got {api_url!r}")
+    if scheme == "http" and host not in LOOPBACK_HOSTS:
+        raise ConfigError(
+            f"GITHUB_API_URL {api_url!r} is plain http: the token would travel unencrypted; "
+            "use https:// (http:// is accepted for 127.0.0.1/localhost only)"
+        )
+    if parts.username or parts.password:
+        raise ConfigError("GITHUB_API_URL must not carry credentials")
+    return url
+
+
+def parse_authors(value: str | None) -> frozenset[str]:
+    logins = frozenset(x.strip() for x in (value or DEFAULT_AUTHOR).split(",") if x.strip())
+    if not logins or any(
+        not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]*(\[bot\])?", x) for x in logins
+    ):
+        raise ConfigError(
+            f"GITHUB_COMMENT_AUTHOR must be comma-separated GitHub logins such as "
+            f"{DEFAULT_AUTHOR} or my-app[bot], got {value!r}"
+        )
+    return logins
+
+
+class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow redirects within the API origin only; the Authorization header is never copied
+    by urllib (it is an unredirected header) and is re-added only for the same origin."""
+
+    def __init__(self, api_origin: tuple[str, str, int | None], token: str) -> None:
+        self.api_origin = api_origin
+        self.token = token
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001
+        if origin(newurl) != self.api_origin:
+            raise ForeignOriginError(
+                f"{req.get_method()} {req.full_url} redirected (HTTP {code}) to {newurl}, "
+                "outside the GitHub API origin; not following it with the token",
+                code,
+            )
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is not None:
+            new.add_unredirected_header("Authorization", f"Bearer {self.token}")
+        return new
 
 
 @dataclass(frozen=True)
@@ -79,6 +157,12 @@ class GitHubClient:
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.time
     log: Callable[[str], None] = field(default=lambda msg: print(msg, flush=True))
+    author_logins: frozenset[str] = frozenset({DEFAULT_AUTHOR})
+
+    def __post_init__(self) -> None:
+        self.api_url = check_api_url(self.api_url)
+        self._origin = origin(self.api_url)
+        self._opener = urllib.request.build_opener(_SameOriginRedirects(self._origin, self.token))
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **kwargs: Any) -> GitHubClient:
@@ -93,10 +177,18 @@ class GitHubClient:
         repository = env["GITHUB_REPOSITORY"]
         if not REPOSITORY_RE.match(repository):
             raise ConfigError(f"GITHUB_REPOSITORY must look like owner/name, got {repository!r}")
-        api_url = (env.get("GITHUB_API_URL") or DEFAULT_API_URL).rstrip("/")
-        if not api_url.startswith(("https://", "http://")):
-            raise ConfigError(f"GITHUB_API_URL must be an http(s) URL, got {api_url!r}")
+        api_url = check_api_url(env.get("GITHUB_API_URL") or DEFAULT_API_URL)
+        kwargs.setdefault("author_logins", parse_authors(env.get("GITHUB_COMMENT_AUTHOR")))
         return cls(token=env["GITHUB_TOKEN"], repository=repository, api_url=api_url, **kwargs)
+
+    def is_own(self, item: dict[str, Any]) -> bool:
+        """Whether a comment/issue was written by the identity this client posts as."""
+        user = item.get("user") or {}
+        login = user.get("login")
+        if login not in self.author_logins:
+            return False
+        # Bot logins end in [bot] and cannot be registered by people; require the type too.
+        return user.get("type") == "Bot" if login.endswith("[bot]") else True
 
     # -- low level -------------------------------------------------------------------
 
@@ -108,17 +200,23 @@ class GitHubClient:
 
     def request(self, method: str, url: str, payload: Any = None) -> Response:
         data = None if payload is None else json.dumps(payload).encode()
+        if origin(url) != self._origin:
+            raise ForeignOriginError(
+                f"refusing {method} {url}: it is outside the GitHub API origin {self.api_url}, "
+                "and the token is only sent there"
+            )
         for attempt in range(1, self.max_attempts + 1):
-            # The URL is always api_url (http/https, checked in from_env) plus a path.
+            # The URL's origin is api_url's (checked above; https, or http on loopback).
             req = urllib.request.Request(url, data=data, method=method)  # noqa: S310
             req.add_header("Accept", "application/vnd.github+json")
-            req.add_header("Authorization", f"Bearer {self.token}")
+            # Unredirected: urllib does not copy it onto a redirected request.
+            req.add_unredirected_header("Authorization", f"Bearer {self.token}")
             req.add_header("X-GitHub-Api-Version", API_VERSION)
             req.add_header("User-Agent", USER_AGENT)
             if data is not None:
                 req.add_header("Content-Type", "application/json")
             try:
-                with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310
+                with self._opener.open(req, timeout=self.timeout) as resp:
                     return Response(resp.status, _lower(resp.headers), _decode(resp.read()))
             except urllib.error.HTTPError as err:
                 headers = _lower(err.headers)
@@ -189,7 +287,7 @@ class GitHubClient:
 
     def find_comment(self, number: int, marker: str) -> dict[str, Any] | None:
         for comment in self.paginate(self.url(f"issues/{number}/comments", {"per_page": 100})):
-            if marker in (comment.get("body") or ""):
+            if marker in (comment.get("body") or "") and self.is_own(comment):
                 return comment
         return None
 
@@ -211,7 +309,7 @@ class GitHubClient:
         for issue in self.paginate(self.url("issues", query)):
             if "pull_request" in issue:
                 continue
-            if marker in (issue.get("body") or ""):
+            if marker in (issue.get("body") or "") and self.is_own(issue):
                 return issue
         return None
 

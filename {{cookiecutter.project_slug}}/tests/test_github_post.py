@@ -14,6 +14,9 @@ import pytest
 
 REPO = "acme/orders-service"
 BODY = f"{pc.MARKER}\n\n📝 **Terraform plan: 1 resource(s) change**\n"
+# What GitHub reports as the author of what a workflow's GITHUB_TOKEN writes.
+BOT = {"login": "github-actions[bot]", "type": "Bot"}
+MALLORY = {"login": "mallory", "type": "User"}
 
 
 class FakeGitHub:
@@ -77,6 +80,7 @@ class FakeGitHub:
                     fake.next_id += 1
                     comment = {
                         "id": fake.next_id,
+                        "user": BOT,
                         "body": payload["body"],
                         "html_url": f"c/{fake.next_id}",
                     }
@@ -86,6 +90,9 @@ class FakeGitHub:
                     m := re.fullmatch(rf"{prefix}/comments/(\d+)", path)
                 ):
                     comment = next(c for c in fake.comments if c["id"] == int(m.group(1)))
+                    if (comment.get("user") or {}).get("type") != "Bot":  # only its author edits
+                        self._send(403, {"message": "Resource not accessible by integration"})
+                        return
                     comment["body"] = payload["body"]
                     self._send(200, comment)
                 elif self.command == "GET" and path == prefix:
@@ -96,6 +103,7 @@ class FakeGitHub:
                     fake.next_id += 1
                     issue = {
                         "number": fake.next_id,
+                        "user": BOT,
                         "state": "open",
                         **payload,
                         "html_url": f"i/{fake.next_id}",
@@ -179,7 +187,7 @@ def test_updates_own_comment_found_on_page_two(tmp_path, github, client):
         {"id": 1, "body": "first"},
         {"id": 2, "body": "second"},
         {"id": 3, "body": "third"},
-        {"id": 4, "body": f"{pc.MARKER}\nold plan"},
+        {"id": 4, "body": f"{pc.MARKER}\nold plan", "user": BOT},
         {"id": 5, "body": "after"},
     ]
     assert post(tmp_path, client) == 0
@@ -263,7 +271,15 @@ def test_main_reads_env_and_posts(tmp_path, github, capsys):
         ({"GITHUB_TOKEN": "t", "GITHUB_REPOSITORY": "no-slash"}, "must look like owner/name"),
         (
             {"GITHUB_TOKEN": "t", "GITHUB_REPOSITORY": REPO, "GITHUB_API_URL": "ftp://x"},
-            "http(s) URL",
+            "must be an https:// URL",
+        ),
+        (
+            {"GITHUB_TOKEN": "t", "GITHUB_REPOSITORY": REPO, "GITHUB_API_URL": "http://gh.example"},
+            "plain http",
+        ),
+        (
+            {"GITHUB_TOKEN": "t", "GITHUB_REPOSITORY": REPO, "GITHUB_COMMENT_AUTHOR": "a b"},
+            "GITHUB_COMMENT_AUTHOR must be comma-separated GitHub logins",
         ),
     ],
 )
@@ -307,7 +323,7 @@ def test_drift_issue_is_created_once_then_updated(tmp_path, github, client):
     github.issues = [
         {"number": 1, "state": "open", "body": "unrelated"},
         {"number": 2, "state": "open", "body": pc.MARKER, "pull_request": {"url": "x"}},
-        {"number": 3, "state": "closed", "body": pc.MARKER},
+        {"number": 3, "state": "closed", "body": pc.MARKER, "user": BOT},
     ]
     assert issue(tmp_path, client) == 0
     created = github.issues[-1]
@@ -315,3 +331,115 @@ def test_drift_issue_is_created_once_then_updated(tmp_path, github, client):
     assert issue(tmp_path, client, body=BODY + "\nnewer") == 0
     assert len(github.issues) == 4
     assert github.issues[-1]["body"].endswith("newer")
+
+
+# ------------------------------------------------------------------ trust: author and origin
+
+
+@pytest.mark.parametrize(
+    "user",
+    [MALLORY, {"login": "github-actions[bot]", "type": "User"}, None],
+    ids=["another-user", "bot-login-but-not-a-bot", "no-user"],
+)
+def test_marker_planted_in_someone_elses_comment_is_left_alone(tmp_path, github, client, user):
+    planted = {"id": 1, "body": f"{pc.MARKER}\nplease write the plan here", "user": user}
+    github.comments = [dict(planted)]
+    assert post(tmp_path, client) == 0
+    assert github.comments[0] == planted, "the foreign comment is neither edited nor taken over"
+    assert [(m, p) for m, p, _, _ in github.requests if m != "GET"] == [
+        ("POST", f"/repos/{REPO}/issues/7/comments")
+    ]
+    assert github.comments[-1]["body"] == BODY
+
+
+def test_foreign_marked_comment_cannot_suppress_the_plan(tmp_path, github, client, capsys):
+    # Before: the PATCH of the planted comment got 403, was taken for a fork and exited 0.
+    github.comments = [{"id": 1, "body": pc.MARKER, "user": MALLORY}]
+    assert post(tmp_path, client) == 0
+    assert "Plan comment created" in capsys.readouterr().out
+    assert not any(m == "PATCH" for m, _, _, _ in github.requests)
+
+
+def test_own_comment_after_a_planted_one_is_updated(tmp_path, github, client):
+    github.comments = [
+        {"id": 1, "body": pc.MARKER, "user": MALLORY},
+        {"id": 2, "body": f"{pc.MARKER}\nold", "user": BOT},
+    ]
+    assert post(tmp_path, client) == 0
+    assert github.comments[0]["body"] == pc.MARKER
+    assert github.comments[1]["body"] == BODY
+
+
+def test_comment_author_is_configurable(tmp_path, github):
+    github.comments = [
+        {"id": 1, "body": pc.MARKER, "user": BOT},
+        {"id": 2, "body": pc.MARKER, "user": {"login": "plan-app[bot]", "type": "Bot"}},
+    ]
+    env = {
+        "GITHUB_TOKEN": "test-token",
+        "GITHUB_REPOSITORY": REPO,
+        "GITHUB_API_URL": github.url,
+        "GITHUB_COMMENT_AUTHOR": "plan-app[bot]",
+    }
+    (tmp_path / "c.md").write_text(BODY)
+    assert pc.main(["post", "--pr", "7", "--body-file", str(tmp_path / "c.md")], env=env) == 0
+    assert [c["body"] for c in github.comments] == [pc.MARKER, BODY]
+
+
+def test_drift_marker_in_someone_elses_issue_is_left_alone(tmp_path, github, client):
+    planted = {"number": 1, "state": "open", "body": pc.MARKER, "user": MALLORY}
+    github.issues = [dict(planted)]
+    assert issue(tmp_path, client) == 0
+    assert github.issues[0] == planted
+    assert len(github.issues) == 2 and github.issues[1]["body"] == BODY
+
+
+@pytest.fixture
+def elsewhere():
+    """A second server: another origin (same host, other port) that must never see the token."""
+    fake = FakeGitHub()
+    fake.thread.start()
+    yield fake
+    fake.server.shutdown()
+    fake.server.server_close()
+
+
+def test_redirect_to_another_origin_is_refused_without_sending_the_token(
+    tmp_path, github, client, elsewhere
+):
+    target = f"{elsewhere.url}/repos/{REPO}/issues/7/comments?per_page=100"
+    github.scripted = [(302, {"Location": target}, {"message": "Moved"})]
+    with pytest.raises(github_api.ForeignOriginError, match="outside the GitHub API origin"):
+        post(tmp_path, client)
+    assert elsewhere.requests == []
+
+
+def test_redirect_within_the_api_origin_keeps_the_token(tmp_path, github, client):
+    target = f"{github.url}/repos/{REPO}/issues/7/comments?per_page=100"
+    github.scripted = [(307, {"Location": target}, {"message": "Moved"})]
+    assert post(tmp_path, client) == 0
+    redirected = github.requests[1]
+    assert redirected[0] == "GET" and redirected[3]["Authorization"] == "Bearer test-token"
+
+
+def test_next_page_link_to_another_origin_is_refused(tmp_path, github, client, elsewhere):
+    link = f'<{elsewhere.url}/repos/{REPO}/issues/7/comments?page=2>; rel="next"'
+    github.scripted = [(200, {"Link": link}, [{"id": 1, "body": "hi", "user": MALLORY}])]
+    with pytest.raises(github_api.ForeignOriginError, match="token is only sent there"):
+        post(tmp_path, client)
+    assert elsewhere.requests == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://api.github.com", "http://10.0.0.1:8080", "ftp://api.github.com", "https://u:p@h"],
+)
+def test_unsafe_api_urls_are_refused(url):
+    with pytest.raises(github_api.ConfigError, match="GITHUB_API_URL"):
+        github_api.GitHubClient(token="t", repository=REPO, api_url=url)
+
+
+def test_https_and_loopback_http_api_urls_are_accepted():
+    for url in ("https://github.example.com/api/v3/", "http://127.0.0.1:8080", "http://[::1]:1"):
+        client = github_api.GitHubClient(token="t", repository=REPO, api_url=url)
+        assert client.api_url == url.rstrip("/")
