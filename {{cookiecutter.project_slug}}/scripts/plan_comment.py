@@ -5,6 +5,8 @@
         [--checkov-json CHECKOV.json] [--tests-junit JUNIT.xml] [--run-url URL]
     plan_comment.py post --pr N --body-file FILE
     plan_comment.py issue --body-file FILE [--title T] [--label L]   (drift workflow)
+    plan_comment.py summary --title T --file FILE [--max-bytes N | --tail-lines N]
+        (a log as a fenced block for $GITHUB_STEP_SUMMARY; the fence outlasts the text's own)
 
 The rendered body always stays under GitHub's 65,536-character limit: the plan
 text is cut first, then the resource table, then long check lists; the verdict,
@@ -83,14 +85,15 @@ class ResourceChange:
 
     def note(self) -> str:
         parts = []
+        # Everything from the plan goes in code spans (see code()); reasons are our own text.
         if self.previous_address:
-            parts.append(f"moved from {self.previous_address}")
+            parts.append(f"moved from {code(self.previous_address)}")
         if self.import_id is not None:
-            parts.append(f"import id {self.import_id}" if self.import_id else "imported")
+            parts.append(f"import id {code(self.import_id)}" if self.import_id else "imported")
         if self.reason:
             parts.append(self.reason)
         if self.replace_paths:
-            parts.append("forced by " + ", ".join(self.replace_paths))
+            parts.append("forced by " + ", ".join(code(p) for p in self.replace_paths))
         return "; ".join(parts)
 
 
@@ -282,18 +285,40 @@ def clean_plan_text(text: str) -> tuple[list[str], int]:
     return kept, dropped
 
 
-def fence_for(text: str) -> str:
-    """A backtick fence longer than any backtick run inside ``text``."""
-    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
-    return "`" * max(3, longest + 1)
+def fence_for(text: str, char: str = "`") -> str:
+    """A fence of ``char`` longer than any run of ``char`` inside ``text`` (so it cannot close)."""
+    longest = max((len(m) for m in re.findall(re.escape(char) + "+", text)), default=0)
+    return char * max(3, longest + 1)
 
 
 def code(text: str) -> str:
-    """Inline code safe inside a Markdown table cell."""
-    text = text.replace("|", "\\|").replace("\n", " ")
-    ticks = "``" if "`" in text else "`"
-    pad = " " if ticks == "``" else ""
+    """Inline code safe inside a Markdown table cell, whatever ``text`` holds.
+
+    Plan values (resource keys, ids, paths) are attacker-chosen in a pull request: inside a code
+    span nothing is Markdown or HTML and @mentions do not ping, as long as the span cannot be
+    closed early. CommonMark: a span opened by N backticks closes only at a run of exactly N, so
+    use one more than the longest run inside; pad with spaces when the text touches a backtick.
+    """
+    text = text.replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    ticks = "`" * (longest + 1)
+    pad = " " if text.startswith(("`", " ")) or text.endswith(("`", " ")) else ""
     return f"{ticks}{pad}{text}{pad}{ticks}"
+
+
+MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#!|~])")
+
+
+def prose(value: str) -> str:
+    """Plain prose from an input (check names, test messages) that renders as typed, one line.
+
+    HTML (``<!--`` would hide the rest of the comment) becomes entities, Markdown punctuation is
+    backslash-escaped, and a word joiner after ``@``/``#`` stops mentions and issue references.
+    """
+    value = " ".join(value.split())
+    value = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    value = MARKDOWN_SPECIAL.sub(r"\\\1", value)
+    return value.replace("@", "@\u2060").replace("#", "#\u2060")
 
 
 def utf16_len(text: str) -> int:
@@ -367,7 +392,7 @@ def table_section(changes: list[ResourceChange], limit: int | None = None) -> st
     out = ["#### Changed resources", "", "| Action | Resource | Note |", "| --- | --- | --- |"]
     for c in rows:
         action = " + ".join(ACTION_LABEL[cat] for cat in c.categories)
-        out.append(f"| {action} | {code(c.address)} | {c.note().replace('|', chr(92) + '|')} |")
+        out.append(f"| {action} | {code(c.address)} | {c.note()} |")
     if limit is not None and limit < len(changes):
         out.append("")
         out.append(f"_{len(changes) - limit} more row(s) cut to fit GitHub's comment size limit._")
@@ -391,9 +416,7 @@ def checkov_section(result: CheckovResult, limit: int | None = None) -> str:
         "| --- | --- | --- |",
     ]
     for f in rows:
-        check = code(f["check_id"]) + (
-            f" {f['check_name']}".replace("|", "\\|") if f["check_name"] else ""
-        )
+        check = code(f["check_id"]) + (f" {prose(f['check_name'])}" if f["check_name"] else "")
         out.append(f"| {check} | {code(f['resource'])} | {code(f['file']) if f['file'] else ''} |")
     if limit is not None and limit < len(result.failed):
         out += ["", f"_{len(result.failed) - limit} more failure(s) cut to fit; see the run._"]
@@ -413,7 +436,7 @@ def tests_section(results: TestResults, limit: int | None = None) -> str:
         "",
     ]
     rows = results.failed if limit is None else results.failed[:limit]
-    out += [f"- {code(name)}" + (f" — {msg}" if msg else "") for name, msg in rows]
+    out += [f"- {code(name)}" + (f" — {prose(msg)}" if msg else "") for name, msg in rows]
     if limit is not None and limit < len(results.failed):
         out += [
             "",
@@ -702,7 +725,8 @@ def load_inputs(args: argparse.Namespace) -> Inputs:
     tests = None
     if args.tests_junit:
         tests = parse_junit(_read_optional(args.tests_junit, "--tests-junit") or "")
-    if args.run_url and not re.match(r"^https?://\S+$", args.run_url):
+    # No spaces, brackets or parentheses: the URL goes into [text](url) unescaped.
+    if args.run_url and not re.fullmatch(r"https?://[^\s()<>\[\]`]+", args.run_url):
         raise InputError(f"--run-url must be an http(s) URL, got {args.run_url!r}")
     return Inputs(
         plan=plan, plan_text=plan_text, checkov=checkov, tests=tests, run_url=args.run_url
@@ -772,6 +796,29 @@ def _read_body(path: str) -> str:
     return body
 
 
+def summary_block(title: str, path: str, max_bytes: int | None, tail_lines: int | None) -> str:
+    """``title`` and the file as a ``~`` fenced block no line of the file can close."""
+    p = Path(path)
+    if not p.is_file():
+        return f"{title}\n\n_{path} was not written; see this job's log._"
+    raw = p.read_bytes()
+    note = ""
+    if tail_lines is not None:
+        lines = raw.decode("utf-8", errors="replace").splitlines()
+        content = "\n".join(lines[-tail_lines:])
+    else:
+        content = (
+            raw[:max_bytes].decode("utf-8", errors="ignore")
+            if max_bytes
+            else raw.decode("utf-8", errors="replace")
+        )
+        if max_bytes and len(raw) > max_bytes:
+            note = f"\n_Cut at {max_bytes:,} bytes; the complete output is in this job's log._"
+    content = ANSI_RE.sub("", content).rstrip("\n")
+    fence = fence_for(content, "~")
+    return f"{title}\n{fence}text\n{content}\n{fence}{note}"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -792,7 +839,20 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--body-file", required=True, help="rendered comment")
     i.add_argument("--title", default="Terraform drift detected", help="issue title")
     i.add_argument("--label", default="drift", help="label added when the issue is created")
+    s = sub.add_parser("summary", help="print a log file as a fenced block for the job summary")
+    s.add_argument("--title", required=True, help="Markdown line above the block")
+    s.add_argument("--file", required=True, help="the log or plan text")
+    cut = s.add_mutually_exclusive_group()
+    # A step summary holds at most 1 MiB.
+    cut.add_argument("--max-bytes", type=_count, default=900_000, help="keep the head")
+    cut.add_argument("--tail-lines", type=_count, help="keep the last N lines instead")
     return parser
+
+
+def _count(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {value!r}")
+    return int(value)
 
 
 def _positive_int(value: str) -> int:
@@ -807,6 +867,10 @@ def main(argv: Iterable[str] | None = None, env: dict[str, str] | None = None) -
     try:
         if args.command == "render":
             sys.stdout.write(render(load_inputs(args)) + "\n")
+            return 0
+        if args.command == "summary":
+            block = summary_block(args.title, args.file, args.max_bytes, args.tail_lines)
+            sys.stdout.write(block + "\n")
             return 0
         if args.command == "post":
             return cmd_post(args, env)

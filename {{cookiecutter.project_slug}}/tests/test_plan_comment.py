@@ -100,7 +100,7 @@ def test_marker_then_verdict_then_warnings_above_everything_else():
     assert "1 resource(s) will be destroyed" in warning
     assert "`aws_sns_topic.old` — removed from the configuration" in warning
     assert "2 resource(s) will be replaced" in warning
-    assert "`aws_sqs_queue.dlq` — an argument forces replacement; forced by name" in warning
+    assert "`aws_sqs_queue.dlq` — an argument forces replacement; forced by `name`" in warning
     assert "`aws_lambda_alias.live` — replacement requested (-replace)" in warning
     # creates/updates are not warnings
     assert "aws_sns_topic.alerts" not in warning
@@ -119,8 +119,8 @@ def test_table_lists_changes_most_dangerous_first_with_notes():
         "aws_sqs_queue.legacy",
         "aws_s3_bucket.release",
     ]
-    assert "| 📥 import | `aws_sqs_queue.legacy` | import id https://sqs/legacy |" in body
-    assert "| 🚚 move | `aws_s3_bucket.release` | moved from aws_s3_bucket.artifacts |" in body
+    assert "| 📥 import | `aws_sqs_queue.legacy` | import id `https://sqs/legacy` |" in body
+    assert "| 🚚 move | `aws_s3_bucket.release` | moved from `aws_s3_bucket.artifacts` |" in body
 
 
 def test_import_with_update_and_move_with_update_count_in_both():
@@ -476,7 +476,7 @@ def test_real_destroy():
 def test_real_replace():
     body = pc.render(real("replace"))
     assert "**1** to replace" in body and "**0** to destroy" in body
-    assert "> - `aws_sqs_queue.dlq` — an argument forces replacement; forced by name" in body
+    assert "> - `aws_sqs_queue.dlq` — an argument forces replacement; forced by `name`" in body
 
 
 def test_real_update_move_import_create():
@@ -486,7 +486,7 @@ def test_real_update_move_import_create():
     }
     assert counts == {"add": 1, "change": 2, "destroy": 0, "replace": 0, "import": 1, "move": 1}
     body = pc.render(real("mixed"))
-    assert "moved from aws_s3_bucket.artifacts" in body
+    assert "moved from `aws_s3_bucket.artifacts`" in body
     assert "Preparing import" not in body
 
 
@@ -546,3 +546,101 @@ def real_stack(name: str) -> pc.Inputs:
     plan = json.loads((PLANS / f"stack-{name}.json").read_text())
     text = (PLANS / f"stack-{name}.txt").read_text()
     return pc.Inputs(plan=plan, plan_text=text, run_url=RUN_URL)
+
+
+# ------------------------------------------------------------ Markdown injection
+
+
+def outside_code_spans(body: str) -> str:
+    """The body with fenced blocks and code spans removed (CommonMark: a span closes at a
+    backtick run of exactly its opening length)."""
+    body = re.sub(r"(?ms)^(`{3,}|~{3,}).*?^\1[`~]*$", "", body)
+    return re.sub(r"(?<!`)(`+)(?!`).*?(?<!`)\1(?!`)", "", body, flags=re.S)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["plain", "a`b", "a``b<!--", "```", "` x `", "x`", 'k["``|``"]', "a\nb"],
+)
+def test_code_spans_cannot_be_closed_by_their_content(value):
+    span = pc.code(value)
+    ticks = re.match(r"`+", span).group(0)
+    assert span.endswith(ticks)
+    inner = span[len(ticks) : -len(ticks)]
+    assert len(ticks) not in {len(run) for run in re.findall(r"`+", inner)}
+    assert "\n" not in span
+
+
+HOSTILE = "x``<!-- @octocat #1 [link](https://evil.example) <img src=x>"
+
+
+def test_plan_values_in_the_comment_cannot_inject_markdown_or_mentions():
+    plan = plan_doc(
+        [
+            rc(f'aws_sns_topic.t["{HOSTILE}"]', ["delete", "create"], replace_paths=[[HOSTILE]]),
+            rc("aws_sqs_queue.q", ["no-op"], importing={"id": HOSTILE}),
+            rc("aws_s3_bucket.b", ["update"], previous_address=f"aws_s3_bucket.{HOSTILE}"),
+        ],
+        output_changes={HOSTILE: {"actions": ["create"]}},
+    )
+    body = render(plan, plan_text="  # plan\n")
+    visible = outside_code_spans(body.replace(pc.MARKER, ""))
+    for needle in ("<!--", "@octocat", "<img", "](https://evil", "#1"):
+        assert needle not in visible, needle
+    # The table still has exactly three cells per row.
+    rows = [line for line in body.splitlines() if line.startswith("| ") and "aws_" in line]
+    assert len(rows) == 3
+    assert all(len(re.findall(r"(?<!\\)\|", outside_code_spans(r))) == 4 for r in rows)
+
+
+def test_test_messages_and_check_names_render_as_text():
+    junit = (
+        '<testsuites><testsuite><testcase classname="t" name="x">'
+        '<failure message="&lt;!-- hide @octocat fixes #12 **bold**"/></testcase>'
+        "</testsuite></testsuites>"
+    )
+    section = pc.tests_section(pc.parse_junit(junit))
+    assert "<!--" not in section and "@octocat" not in section and "#12" not in section
+    assert "&lt;\\!-- hide @\u2060octocat fixes \\#\u206012 \\*\\*bold\\*\\*" in section
+    checkov = pc.parse_checkov(
+        {
+            "results": {
+                "failed_checks": [
+                    {"check_id": "CKV_X", "check_name": "a | b <!-- @team", "resource": "r"}
+                ]
+            }
+        }
+    )
+    section = pc.checkov_section(checkov)
+    row = next(line for line in section.splitlines() if "CKV_X" in line)
+    assert "a \\| b &lt;\\!-- @\u2060team" in row
+    assert len(re.findall(r"(?<!\\)\|", row)) == 4
+
+
+def test_run_url_cannot_break_out_of_the_link(tmp_path, capsys):
+    (tmp_path / "p.json").write_text(json.dumps(plan_doc([])))
+    argv = ["render", "--plan-json", str(tmp_path / "p.json")]
+    assert pc.main([*argv, "--run-url", "https://x/)<!--"]) == 2
+    assert "--run-url must be an http(s) URL" in capsys.readouterr().err
+
+
+def test_job_summary_fence_outlasts_the_text(tmp_path, capsys):
+    log = tmp_path / "plan.txt"
+    log.write_text("Plan: 1 to add\n~~~~\n## not a heading\n~~~~~~~ text\n<!-- x\n")
+    assert pc.main(["summary", "--title", "### Terraform plan", "--file", str(log)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("### Terraform plan\n~~~~~~~~text\n")
+    assert out.rstrip("\n").endswith("\n~~~~~~~~")
+    assert out.count("\n~~~~~~~~") == 2
+
+
+def test_job_summary_is_cut_and_says_so(tmp_path, capsys):
+    log = tmp_path / "plan.txt"
+    log.write_text("a" * 50 + "\n" + "b" * 50)
+    assert pc.main(["summary", "--title", "T", "--file", str(log), "--max-bytes", "20"]) == 0
+    out = capsys.readouterr().out
+    assert "a" * 20 + "\n~~~" in out and "b" not in out.split("_Cut")[0]
+    assert "_Cut at 20 bytes" in out
+    assert pc.main(["summary", "--title", "T", "--file", str(log), "--tail-lines", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "a" not in out.split("text\n", 1)[1] and "b" * 50 in out
