@@ -11,7 +11,10 @@ roles, local state, applied once by an administrator).
   drift              main root: like plan, into build/drift.*, for scheduled drift detection
 
 Environment:
-  TF_PROVIDER_MIRROR  filesystem provider mirror, passed as -plugin-dir (unset: public registry)
+  TF_PROVIDER_MIRROR  filesystem provider mirror, passed as -plugin-dir (unset: the first mirror
+                      holding hashicorp/aws among /opt/tf-plugins and Terraform's implied local
+                      mirror directories, else the public registry; one line says which)
+  TF_PROVIDER_MIRROR_SEARCH  os.pathsep list of directories searched instead of those defaults
   TF_STATE_BUCKET     state bucket (terraform/bootstrap output state_bucket) for the S3 backend
   AWS_REGION          region of the state bucket
   TF_STATE_KEY        state object key (default release-pipeline/terraform.tfstate)
@@ -73,17 +76,61 @@ def settings_from(env: Mapping[str, str], cli_var_files: Sequence[str]) -> Setti
             f"terraform executable {terraform!r} not found on PATH; install Terraform >= 1.10 "
             "(https://developer.hashicorp.com/terraform/install) or set TERRAFORM_BIN"
         )
-    mirror = env.get("TF_PROVIDER_MIRROR") or None
-    if mirror is not None and not Path(mirror).is_dir():
-        raise WrapperError(
-            f"TF_PROVIDER_MIRROR={mirror!r} is not a directory; point it at a provider mirror "
-            "(e.g. made with `terraform providers mirror`) or unset it to use the public registry"
-        )
+    mirror, said = provider_source(env)
+    print(said, file=sys.stderr, flush=True)
     return Settings(
         terraform=resolved,
-        plugin_dir=str(Path(mirror).resolve()) if mirror else None,
+        plugin_dir=mirror,
         var_files=var_files_from(env, cli_var_files),
         env=env,
+    )
+
+
+# Where provider mirrors are kept: the directory these machines and CI images carry, then the
+# implied local mirror directories Terraform itself searches on Linux/macOS (CLI configuration
+# docs, "Implied Local Mirror Directories").
+MIRROR_CANDIDATES = (
+    "/opt/tf-plugins",
+    "~/.terraform.d/plugins",
+    "~/.local/share/terraform/plugins",
+    "/usr/local/share/terraform/plugins",
+    "/usr/share/terraform/plugins",
+)
+AWS_PROVIDER_DIR = Path("registry.terraform.io") / "hashicorp" / "aws"
+NO_PROVIDER_HINT = (
+    "terraform could not get the AWS provider: no provider mirror was found and the public "
+    "registry is unreachable; set TF_PROVIDER_MIRROR to a directory holding "
+    "registry.terraform.io/hashicorp/aws (made with `terraform providers mirror DIR`)"
+)
+
+
+def provider_source(env: Mapping[str, str]) -> tuple[str | None, str]:
+    """The -plugin-dir to use (None: the public registry) and one line saying which."""
+    explicit = env.get("TF_PROVIDER_MIRROR") or None
+    if explicit is not None:
+        if not Path(explicit).is_dir():
+            raise WrapperError(
+                f"TF_PROVIDER_MIRROR={explicit!r} is not a directory; point it at a provider "
+                "mirror (e.g. made with `terraform providers mirror`) or unset it to use the "
+                "public registry"
+            )
+        path = str(Path(explicit).resolve())
+        return path, f"terraform providers: mirror {path} (TF_PROVIDER_MIRROR)"
+    home = env.get("HOME") or os.path.expanduser("~")
+    searched = env.get("TF_PROVIDER_MIRROR_SEARCH")  # os.pathsep list replacing the defaults
+    candidates = searched.split(os.pathsep) if searched else MIRROR_CANDIDATES
+    for candidate in filter(None, candidates):
+        path = Path(candidate.replace("~", home, 1))
+        if (path / AWS_PROVIDER_DIR).is_dir():
+            resolved = str(path.resolve())
+            return resolved, f"terraform providers: mirror {resolved} (found; TF_PROVIDER_MIRROR overrides)"
+    return None, "terraform providers: public registry (no mirror found; TF_PROVIDER_MIRROR sets one)"
+
+
+def provider_unreachable(output: str) -> bool:
+    """terraform init's output when neither a mirror nor the registry could serve a provider."""
+    return "Failed to query available provider packages" in output or (
+        "could not connect to registry" in output.lower()
     )
 
 
@@ -163,7 +210,17 @@ def init(settings: Settings, root: Path, *, with_backend: bool) -> None:
         args += ["-reconfigure", *backend_config(settings.env)]
     else:
         args.append("-backend=false")
-    run(settings, root, args)
+    command = [settings.terraform, f"-chdir={root}", *args]
+    print("+ terraform " + " ".join([f"-chdir={relative(root)}", *args]), file=sys.stderr)
+    proc = subprocess.run(
+        command, env={**settings.env, "TF_INPUT": "0"}, capture_output=True, text=True, check=False
+    )
+    sys.stdout.write(proc.stdout)
+    if proc.returncode != 0:
+        if provider_unreachable(proc.stdout + proc.stderr):
+            raise WrapperError(NO_PROVIDER_HINT)
+        sys.stderr.write(proc.stderr)
+        raise TerraformFailed(["terraform", *args], proc.returncode)
 
 
 def package(settings: Settings, *, only_if_missing: bool) -> None:

@@ -33,6 +33,8 @@ if command == "plan":
     if code != 1:
         Path(out).write_bytes(b"saved plan")
     sys.exit(code)
+if command == "init" and os.environ.get("FAKE_TF_INIT_OUTPUT"):
+    print(os.environ["FAKE_TF_INIT_OUTPUT"])
 if command == "show":
     text = "Plan: 1 to add, 0 to change, 0 to destroy."
     print(json.dumps({"format_version": "1.2"}) if "-json" in args else text)
@@ -127,12 +129,40 @@ def test_mirror_becomes_plugin_dir_on_every_init(project: Project, mirror: Path)
     assert len(project.terraform_calls("validate")) == 2
 
 
-def test_without_mirror_terraform_uses_the_registry(project: Project) -> None:
-    result = project.run("init")
+def test_without_mirror_terraform_uses_the_registry(project: Project, tmp_path: Path) -> None:
+    result = project.run("init", TF_PROVIDER_MIRROR_SEARCH=str(tmp_path / "no-mirror-here"))
     assert result.returncode == 0, result.stderr
     inits = project.terraform_calls("init")
     assert len(inits) == 2
     assert not any(arg.startswith("-plugin-dir") for call in inits for arg in call)
+    assert "terraform providers: public registry" in result.stderr
+
+
+def test_a_mirror_in_a_known_place_is_found_and_named(project: Project, tmp_path: Path) -> None:
+    empty, found = tmp_path / "empty", tmp_path / "plugins"
+    empty.mkdir()
+    (found / "registry.terraform.io" / "hashicorp" / "aws").mkdir(parents=True)
+    search = os.pathsep.join([str(empty), str(found)])
+    result = project.run("init", TF_PROVIDER_MIRROR_SEARCH=search)
+    assert result.returncode == 0, result.stderr
+    for call in project.terraform_calls("init"):
+        assert f"-plugin-dir={found.resolve()}" in call
+    assert f"terraform providers: mirror {found.resolve()} (found" in result.stderr
+
+
+def test_no_mirror_and_no_registry_is_one_line_naming_the_variable(
+    project: Project, tmp_path: Path
+) -> None:
+    result = project.run(
+        "init",
+        TF_PROVIDER_MIRROR_SEARCH=str(tmp_path / "none"),
+        FAKE_TF_INIT_EXIT="1",
+        FAKE_TF_INIT_OUTPUT="Error: Failed to query available provider packages: no such host",
+    )
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert "TF_PROVIDER_MIRROR" in last and "registry is unreachable" in last
+    assert "Traceback" not in result.stderr
 
 
 def test_missing_mirror_directory_is_a_clear_error(project: Project, tmp_path: Path) -> None:
