@@ -48,12 +48,26 @@ class PackagingError(Exception):
 
 
 def iter_files(directory: Path) -> Iterator[Path]:
+    # Symbolic links are refused, not followed: a link such as lambdas/app/x -> /proc/self/environ
+    # would ship whatever it points at (in CI, the environment holding the role's keys).
+    if directory.is_symlink():
+        raise PackagingError(_symlink_message(directory))
     for path in sorted(directory.rglob("*")):
         rel = path.relative_to(directory)
         if any(part in SKIP_DIRS or part.startswith(".") for part in rel.parts):
             continue
+        if path.is_symlink():
+            raise PackagingError(_symlink_message(path))
         if path.is_file() and not path.name.endswith(SKIP_SUFFIXES):
             yield path
+
+
+def _symlink_message(path: Path) -> str:
+    shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+    return (
+        f"{shown} is a symbolic link (to {os.readlink(path)}); Lambda code is packaged from "
+        "regular files only. Replace the link with a copy of the file or directory it points at."
+    )
 
 
 def deterministic_zip(entries: Iterable[tuple[str, bytes]]) -> bytes:

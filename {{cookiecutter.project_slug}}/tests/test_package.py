@@ -119,6 +119,28 @@ def test_missing_handler_is_an_error(tmp_path, lambdas):
         build(tmp_path, lambdas)
 
 
+@pytest.mark.parametrize(
+    ("link", "target"),
+    [
+        ("app/environ", "/proc/self/environ"),  # the packaging process's environment
+        ("shared/secrets", "/etc"),  # a directory
+        ("deploy/config.py", "../app/handler.py"),  # even inside the tree
+    ],
+)
+def test_symlinks_are_refused_not_followed(tmp_path, lambdas, link, target):
+    (lambdas / link).symlink_to(target)
+    with pytest.raises(package.PackagingError, match=rf"{link} is a symbolic link") as err:
+        build(tmp_path / "out", lambdas)
+    assert "regular files only" in str(err.value)
+    assert not (tmp_path / "out" / "manifest.json").exists()
+
+
+def test_symlinked_lambda_directory_is_refused(tmp_path, lambdas):
+    (lambdas / "extra").symlink_to(tmp_path)
+    with pytest.raises(package.PackagingError, match=r"extra is a symbolic link"):
+        build(tmp_path / "out", lambdas)
+
+
 def test_atomic_write_leaves_no_temp_files(tmp_path):
     package.atomic_write(tmp_path / "x.zip", b"one")
     package.atomic_write(tmp_path / "x.zip", b"two")
