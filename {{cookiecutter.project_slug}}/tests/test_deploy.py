@@ -112,6 +112,15 @@ def test_same_commit_again_reuses_version_and_does_nothing(deploy, lam, context)
     assert versions(lam) == {"1": COMMIT_A}
 
 
+def test_same_commit_with_different_code_is_refused_not_reused(deploy, lam, context):
+    deploy.handler(release(COMMIT_A), context)
+    with pytest.raises(deploy.VersionMismatchError, match="version 1 of orders-app") as err:
+        deploy.handler(release(COMMIT_A, marker="tampered"), context)
+    assert "CodeSha256" in str(err.value)
+    assert versions(lam) == {"1": COMMIT_A}
+    assert alias_version(lam, "staging") == "1"
+
+
 def test_later_release_creates_codedeploy_deployment(deploy, lam, context):
     deploy.handler(release(COMMIT_A), context)
     result = deploy.handler(release(COMMIT_B), context)

@@ -153,11 +153,14 @@ def publish_staging_version(settings: Settings, event: Mapping[str, Any]) -> str
     if existing:
         expected = event.get("artifact_sha256")
         if isinstance(expected, str) and existing.get("CodeSha256") != hex_to_lambda_sha(expected):
-            # Same commit, different bytes: builds are deterministic, so say so loudly but keep
-            # the already-published (and possibly already-serving) version.
-            logger.warning(
-                "existing version for commit has different code",
-                extra={"version": existing["Version"], "commit": commit},
+            # Same commit, different bytes: builds are deterministic, so the validated artifact
+            # is not what that version runs. Staging must test exactly the validated artifact.
+            raise VersionMismatchError(
+                f"version {existing['Version']} of {settings.function_name} was published for "
+                f"commit {commit} with CodeSha256 {existing.get('CodeSha256')}, but the validated "
+                f"artifact's is {hex_to_lambda_sha(expected)}; the commit's artifact was rebuilt "
+                "differently or replaced. Re-run the release from a new commit, or delete that "
+                "version (after moving any alias off it) to publish this artifact"
             )
         logger.info("reusing published version", extra={"version": existing["Version"]})
         return existing["Version"]
