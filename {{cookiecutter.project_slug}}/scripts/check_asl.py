@@ -42,10 +42,18 @@ def template_vars(text: str) -> list[str]:
     return sorted(set(PLACEHOLDER.findall(text)))
 
 
-def render(text: str, region: str = "us-east-2", account: str = "123456789012") -> str:
-    """Substitute placeholders the way templatefile would, with dummy Lambda ARNs."""
+def render(
+    text: str,
+    region: str = "us-east-2",
+    account: str = "123456789012",
+    values: Mapping[str, int] | None = None,
+) -> str:
+    """Substitute placeholders the way templatefile would: dummy Lambda ARNs for *_arn, and for
+    the time budget (*_seconds, from terraform/release_budget) `values` or a sample of 3600."""
 
     def arn(match: re.Match[str]) -> str:
+        if not match.group(1).endswith("_arn"):
+            return str((values or {}).get(match.group(1), 3600))
         name = match.group(1).removesuffix("_function_arn").removesuffix("_arn")
         return f"arn:aws:lambda:{region}:{account}:function:check-{name.replace('_', '-')}"
 

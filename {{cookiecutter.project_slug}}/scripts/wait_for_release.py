@@ -3,22 +3,36 @@
 
     wait_for_release.py --commit SHA [--state-machine-arn ARN] [--pipeline-name NAME]
         [--region R] [--since ISO8601] [--timeout SECONDS] [--find-timeout SECONDS]
-        [--stop-at-state NAME]
+        [--follow-limit SECONDS] [--stop-at-state NAME]
 
 After `make release-upload`, CodePipeline starts the release state machine with
-execution-input.json, whose `commit_sha` names the commit. This script finds that
-Step Functions execution (started after --since), follows it until it ends, and
-prints the state reached, the error/cause of a failure and console links.
+execution-input.json, whose `commit_sha` names the commit. CodePipeline names the execution
+`release-<action execution id>`, never after the commit, so the release is found by the
+`commit_sha` of the execution input (find_release; the newest execution for the commit wins, so
+a re-uploaded commit is followed in its new run). While the pipeline has an execution in
+progress and no Step Functions execution for the commit exists yet, the release is queued
+(V2 pipelines in QUEUED mode run one at a time) and this script keeps waiting.
+It follows the execution until it ends and prints the state reached, the error/cause of a
+failure and console links.
 
 Exit codes: 0 released (or reached --stop-at-state); 1 the release failed,
-rolled back, timed out or was aborted; 2 bad arguments/configuration; 3 gave up
-waiting (bounded by --timeout).
+rolled back, timed out or was aborted, or never started within --find-timeout;
+2 bad arguments/configuration; 3 stopped following while the release is still queued or
+running: the release goes on without this job (follow it in the console or run
+`make release-wait` again).
 
 The state machine ARN and pipeline name come from the options, else from the
 environment (STATE_MACHINE_ARN, PIPELINE_NAME), else from `terraform output`.
---timeout and --stop-at-state also read RELEASE_WAIT_TIMEOUT and
-RELEASE_STOP_AT_STATE, so `make release-wait` can be tuned from the environment.
-The default timeout (55 min) fits one 1-hour CI role session.
+--timeout (how long a release may take) defaults to terraform output
+release_budget.release_wait_seconds, which terraform/release_budget derives from the
+deployment strategy and the approval window (outlasting the state machine's own timeout);
+RELEASE_WAIT_TIMEOUT overrides it, 3300 s is the fallback.
+--follow-limit (RELEASE_FOLLOW_LIMIT) caps how long this process can watch: on GitHub Actions
+it defaults to 3300 s, because the job's AWS credentials come from a role session of at most
+max_session_duration (1 hour, terraform/bootstrap) and a GitHub-hosted job runs at most 6 hours
+("Usage limits", GitHub Actions docs). When the release may outlast the limit this is said
+up front, and reaching the limit exits 3 while the release goes on.
+--stop-at-state also reads RELEASE_STOP_AT_STATE.
 """
 
 from __future__ import annotations
@@ -50,7 +64,81 @@ class ReleaseNotFound(Exception):
 
 
 class WaitTimeout(Exception):
-    """The execution was still running when the overall timeout expired."""
+    """The release was still queued or running when this process stopped following it."""
+
+
+GITHUB_FOLLOW_LIMIT = 3300.0  # one 1-hour OIDC role session, less five minutes
+
+
+@dataclass(frozen=True)
+class ReleaseRef:
+    """The Step Functions execution running a commit's release."""
+
+    execution_arn: str
+    start_date: dt.datetime
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """The commit's release has not started its Step Functions execution yet."""
+
+    reason: str
+
+
+def _execution_commit(sfn: Any, execution_arn: str, cache: dict[str, str | None]) -> str | None:
+    # Inputs never change, so each execution is described once.
+    if execution_arn not in cache:
+        described = sfn.describe_execution(executionArn=execution_arn)
+        try:
+            commit = json.loads(described.get("input") or "{}").get("commit_sha")
+        except (ValueError, AttributeError):
+            commit = None
+        cache[execution_arn] = commit
+    return cache[execution_arn]
+
+
+def find_release(
+    sfn: Any,
+    codepipeline: Any | None,
+    state_machine_arn: str,
+    pipeline_name: str | None,
+    commit: str,
+    since: dt.datetime | None = None,
+    cache: dict[str, str | None] | None = None,
+) -> ReleaseRef | Waiting | None:
+    """Find the release of `commit`: the newest execution whose input's commit_sha is the commit.
+
+    CodePipeline names executions `<prefix>-<action execution id>`, so the name never tells the
+    commit; the execution input (scripts/package.py execution_input) does. Only executions
+    started at or after `since` count. With none yet, a pipeline execution in progress means the
+    release is queued or starting (Waiting); otherwise None (nothing started).
+    """
+    cache = {} if cache is None else cache
+    listed = sfn.list_executions(stateMachineArn=state_machine_arn, maxResults=50)
+    # ListExecutions returns the most recent execution first, so the first match is the newest.
+    for item in listed.get("executions", []):
+        if since is not None and item["startDate"] < since:
+            break
+        if _execution_commit(sfn, item["executionArn"], cache) == commit:
+            return ReleaseRef(item["executionArn"], item["startDate"])
+    if codepipeline is None or not pipeline_name:
+        return None
+    summaries = codepipeline.list_pipeline_executions(
+        pipelineName=pipeline_name, maxResults=10
+    ).get("pipelineExecutionSummaries", [])
+    busy = [
+        x
+        for x in summaries
+        if x.get("status") in ("InProgress", "Stopping")
+        and (since is None or x.get("startTime") is None or x["startTime"] >= since)
+    ]
+    if busy:
+        ids = ", ".join(x["pipelineExecutionId"] for x in busy)
+        return Waiting(
+            f"pipeline {pipeline_name} has {len(busy)} execution(s) in progress ({ids}); the "
+            "release of this commit is queued behind them or starting"
+        )
+    return None
 
 
 @dataclass
@@ -64,6 +152,7 @@ class Settings:
     find_timeout: float = 900.0
     poll_interval: float = 15.0
     stop_at_state: str | None = None
+    follow_limit: float | None = None
 
 
 @dataclass
@@ -107,28 +196,22 @@ class ReleaseWatcher:
     log: Callable[[str], None] = field(default=lambda msg: print(msg, flush=True))
     _commit_by_arn: dict[str, str | None] = field(default_factory=dict)
 
-    def _commit_of(self, execution_arn: str) -> str | None:
-        # Inputs never change, so each execution is described once.
-        if execution_arn not in self._commit_by_arn:
-            described = self.sfn.describe_execution(executionArn=execution_arn)
-            try:
-                commit = json.loads(described.get("input") or "{}").get("commit_sha")
-            except (ValueError, AttributeError):
-                commit = None
-            self._commit_by_arn[execution_arn] = commit
-        return self._commit_by_arn[execution_arn]
-
     def find_execution(self) -> str | None:
         """Newest execution started since `since` whose input names the commit."""
-        listed = self.sfn.list_executions(
-            stateMachineArn=self.settings.state_machine_arn, maxResults=50
+        found = self.find()
+        return found.execution_arn if isinstance(found, ReleaseRef) else None
+
+    def find(self) -> ReleaseRef | Waiting | None:
+        s = self.settings
+        return find_release(
+            self.sfn,
+            self.codepipeline,
+            s.state_machine_arn,
+            s.pipeline_name,
+            s.commit,
+            since=s.since,
+            cache=self._commit_by_arn,
         )
-        for item in listed.get("executions", []):  # newest first
-            if item["startDate"] < self.settings.since:
-                break
-            if self._commit_of(item["executionArn"]) == self.settings.commit:
-                return item["executionArn"]
-        return None
 
     def state_reached(self, execution_arn: str) -> str | None:
         history = self.sfn.get_execution_history(
@@ -178,13 +261,34 @@ class ReleaseWatcher:
         s = self.settings
         start = self.clock()
         self.log(f"Waiting for the release of {s.commit} (state machine {s.state_machine_arn})")
+        limit = min(s.timeout, s.follow_limit or s.timeout)
+        if s.follow_limit and s.follow_limit < s.timeout:
+            self.log(
+                f"The release may take up to {s.timeout:.0f}s; this job follows it for "
+                f"{s.follow_limit:.0f}s (--follow-limit: its credentials/job limit). If it is "
+                "still running then, this exits 3 and the release goes on."
+            )
         execution_arn = None
+        said = None
         while execution_arn is None:
-            execution_arn = self.find_execution()
-            if execution_arn:
+            found = self.find()
+            if isinstance(found, ReleaseRef):
+                execution_arn = found.execution_arn
                 break
             waited = self.clock() - start
-            if waited >= min(s.find_timeout, s.timeout):
+            if isinstance(found, Waiting):
+                if found.reason != said:
+                    self.log(f"  [{waited:6.0f}s] queued: {found.reason}")
+                    said = found.reason
+                if waited >= limit:
+                    raise WaitTimeout(
+                        f"the release of {s.commit} was still queued after {waited:.0f}s "
+                        f"({found.reason}); it starts when the pipeline gets to it and goes "
+                        "on without this job"
+                    )
+                self.sleep(s.poll_interval)
+                continue
+            if waited >= min(s.find_timeout, limit):
                 raise ReleaseNotFound(
                     f"no execution of {s.state_machine_arn} for commit {s.commit} started after "
                     f"{s.since.isoformat()} within {waited:.0f}s. Check that `make release-upload` "
@@ -227,10 +331,10 @@ class ReleaseWatcher:
                         "rollback" in name.lower() for name in self.visited_states(execution_arn)
                     ),
                 )
-            if self.clock() - start >= s.timeout:
+            if self.clock() - start >= limit:
                 raise WaitTimeout(
                     f"execution {execution_arn} still {status} in state {state} after "
-                    f"{s.timeout:.0f}s; it keeps running — follow it in the console"
+                    f"{limit:.0f}s; it keeps running — follow it in the console"
                 )
             self.sleep(s.poll_interval)
 
@@ -304,11 +408,13 @@ def resolve_settings(
     arn = args.state_machine_arn or env.get("STATE_MACHINE_ARN")
     pipeline = args.pipeline_name or env.get("PIPELINE_NAME")
     region = args.region or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+    budget: dict[str, Any] = {}
     if not arn:
         found = outputs()
         arn = found.get("state_machine_arn")
         pipeline = pipeline or found.get("pipeline_name")
         region = region or found.get("aws_region")
+        budget = found.get("release_budget") or {}
         if not arn:
             raise ConfigError("terraform output has no state_machine_arn; pass --state-machine-arn")
     match = re.match(r"^arn:[\w-]+:states:([a-z0-9-]+):\d{12}:stateMachine:[\w-]+$", arn)
@@ -317,14 +423,26 @@ def resolve_settings(
     region = region or match.group(1)
     timeout = args.timeout
     if timeout is None:
-        raw = env.get("RELEASE_WAIT_TIMEOUT") or "3300"
+        raw = env.get("RELEASE_WAIT_TIMEOUT") or str(budget.get("release_wait_seconds") or 3300)
         try:
             timeout = float(raw)
         except ValueError:
             raise ConfigError(
                 f"RELEASE_WAIT_TIMEOUT must be a number of seconds, got {raw!r}"
             ) from None
+    follow_limit = args.follow_limit
+    if follow_limit is None:
+        raw = env.get("RELEASE_FOLLOW_LIMIT") or (
+            str(GITHUB_FOLLOW_LIMIT) if env.get("GITHUB_ACTIONS") == "true" else ""
+        )
+        try:
+            follow_limit = float(raw) if raw else None
+        except ValueError:
+            raise ConfigError(
+                f"RELEASE_FOLLOW_LIMIT must be a number of seconds, got {raw!r}"
+            ) from None
     for name, value in (
+        ("follow-limit", follow_limit if follow_limit is not None else 1.0),
         ("timeout", timeout),
         ("find-timeout", args.find_timeout),
         ("poll-interval", args.poll_interval),
@@ -341,6 +459,7 @@ def resolve_settings(
         find_timeout=args.find_timeout,
         poll_interval=args.poll_interval,
         stop_at_state=args.stop_at_state or env.get("RELEASE_STOP_AT_STATE") or None,
+        follow_limit=follow_limit,
     )
 
 
@@ -356,7 +475,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--since", help="ignore executions started before this time (default: 5 min ago)"
     )
     parser.add_argument(
-        "--timeout", type=float, help="overall cap in seconds (RELEASE_WAIT_TIMEOUT, default 3300)"
+        "--timeout",
+        type=float,
+        help="how long the release may take, in seconds (RELEASE_WAIT_TIMEOUT; default terraform "
+        "output release_budget.release_wait_seconds, else 3300)",
+    )
+    parser.add_argument(
+        "--follow-limit",
+        type=float,
+        help="stop following after this many seconds, exit 3, the release goes on "
+        "(RELEASE_FOLLOW_LIMIT; 3300 on GitHub Actions: one 1-hour role session)",
     )
     parser.add_argument(
         "--find-timeout", type=float, default=900.0, help="cap for the execution to appear (15 min)"
@@ -390,8 +518,12 @@ def main(
     watcher = ReleaseWatcher(settings, sfn=clients[0], codepipeline=clients[1])
     try:
         outcome = watcher.wait()
-    except (ReleaseNotFound, WaitTimeout) as err:
-        print(f"wait_for_release.py: {err}", file=sys.stderr)
+    except ReleaseNotFound as err:
+        print(f"::error title=Release not started::wait_for_release.py: {err}")
+        return 1
+    except WaitTimeout as err:
+        # Not a failure of the release: it goes on; this job just stops watching it.
+        print(f"::warning title=Release still running::wait_for_release.py: {err}")
         return 3
     message = report(outcome, settings)
     if outcome.succeeded:

@@ -55,6 +55,21 @@ resource "aws_iam_role_policy" "state_machine" {
   })
 }
 
+# Every timeout of a release (deployment polls, approval, the machine, release-wait) derived from the
+# deployment strategy and the approval window, in one place.
+module "release_budget" {
+  source                   = "./release_budget"
+  deployment_strategy      = var.deployment_strategy
+  manual_approval          = var.manual_approval
+  approval_timeout_seconds = var.approval_timeout_seconds
+  task_timeouts            = { for name, function in local.all_pipeline_functions : name => function.timeout }
+}
+
+output "release_budget" {
+  description = "The release's time budget: scripts/wait_for_release.py follows a release for release_wait_seconds."
+  value       = module.release_budget
+}
+
 resource "aws_sfn_state_machine" "release" {
   name     = local.state_machine_name
   type     = "STANDARD"
@@ -69,6 +84,10 @@ resource "aws_sfn_state_machine" "release" {
     smoke_tests_function_arn       = aws_lambda_function.pipeline["smoke_tests"].arn
     rollback_function_arn          = aws_lambda_function.pipeline["rollback"].arn
     approval_notifier_function_arn = var.manual_approval ? aws_lambda_function.pipeline["approval_notifier"].arn : ""
+    # Time budget (release_budget/): every timeout below comes from the strategy and approval.
+    state_machine_timeout_seconds = module.release_budget.state_machine_timeout_seconds
+    deployment_timeout_seconds    = module.release_budget.deployment_timeout_seconds
+    approval_timeout_seconds      = module.release_budget.approval_timeout_seconds
   })
 
   logging_configuration {

@@ -52,6 +52,17 @@ variable "manual_approval" {
   default     = {{ 'true' if cookiecutter.manual_approval == 'yes' else 'false' }}
 }
 
+variable "approval_timeout_seconds" {
+  type        = number
+  description = "How long a release waits in ApproveProduction for a person before it rolls back (manual_approval only). The state machine's timeout and release-wait's budget grow with it."
+  default     = 86400
+
+  validation {
+    condition     = var.approval_timeout_seconds >= 60 && var.approval_timeout_seconds <= 604800 && floor(var.approval_timeout_seconds) == var.approval_timeout_seconds
+    error_message = "approval_timeout_seconds must be a whole number of seconds between 60 and 604800 (7 days)."
+  }
+}
+
 variable "notification_email" {
   type        = string
   description = "Email subscribed to release events and alarms (SNS sends a confirmation first). Empty for none."

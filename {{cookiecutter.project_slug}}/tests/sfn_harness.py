@@ -112,7 +112,6 @@ def release_input(**overrides):
         "artifact_key": f"releases/{COMMIT}/app.zip",
         "manifest_key": f"releases/{COMMIT}/manifest.json",
         "poll_interval_seconds": 0,
-        "max_polls": 3,
         **overrides,
     }
 

@@ -1,3 +1,5 @@
+from datetime import UTC, datetime, timedelta
+
 import boto3
 import pytest
 from botocore.stub import Stubber
@@ -10,6 +12,8 @@ RECORD = {
     "deployment_id": "d-ABC123",
     "action": "deployment_created",
 }
+# Canary10Percent5Minutes' budget from terraform/release_budget: 5 min shift + 10 min margin.
+BUDGET = {"timeout_seconds": 900, "poll_interval_seconds": 15}
 
 
 @pytest.fixture
@@ -35,22 +39,20 @@ def reply(stubber, deployment_status, **extra):
 def test_active_statuses_are_in_progress_and_count_polls(status, context, raw):
     module, stubber = status
     reply(stubber, raw)
-    result = module.handler({"deployment": {**RECORD, "polls": 2}, "max_polls": 10}, context)
+    result = module.handler({"deployment": {**RECORD, "polls": 2}, **BUDGET}, context)
     assert result == {**RECORD, "status": "InProgress", "polls": 3, "error": None, "rollback": None}
 
 
 def test_succeeded(status, context):
     module, stubber = status
     reply(stubber, "Succeeded")
-    result = module.handler({"deployment": RECORD, "max_polls": 1}, context)
+    result = module.handler({"deployment": RECORD, **BUDGET}, context)
     assert (result["status"], result["polls"]) == ("Succeeded", 1)
 
 
 def test_null_deployment_id_is_succeeded_without_calling_codedeploy(status, context):
     module, _ = status
-    result = module.handler(
-        {"deployment": {**RECORD, "deployment_id": None}, "max_polls": 5}, context
-    )
+    result = module.handler({"deployment": {**RECORD, "deployment_id": None}, **BUDGET}, context)
     assert result["status"] == "Succeeded"
     assert result["alias"] == "staging"
 
@@ -67,7 +69,7 @@ def test_failed_names_alias_deployment_and_reason(status, context):
         rollbackInfo={"rollbackDeploymentId": "d-RB1", "rollbackMessage": "rolled back to v3"},
     )
     with pytest.raises(module.DeploymentFailedError) as err:
-        module.handler({"deployment": RECORD, "max_polls": 5}, context)
+        module.handler({"deployment": RECORD, **BUDGET}, context)
     message = str(err.value)
     for part in (
         "d-ABC123",
@@ -86,20 +88,40 @@ def test_stopped_without_error_information(status, context):
     with pytest.raises(
         module.DeploymentStoppedError, match="Stopped: CodeDeploy gave no errorInformation"
     ):
-        module.handler({"deployment": RECORD, "max_polls": 5}, context)
+        module.handler({"deployment": RECORD, **BUDGET}, context)
 
 
-def test_max_polls_reached(status, context):
+def test_in_progress_beyond_the_budget_since_create_time_times_out(status, context):
+    module, stubber = status
+    created = datetime.now(UTC) - timedelta(seconds=901)
+    reply(stubber, "InProgress", createTime=created)
+    with pytest.raises(
+        module.DeploymentTimeoutError, match=r"after 901 s \(5 polls\).*900 s budget"
+    ):
+        module.handler({"deployment": {**RECORD, "polls": 4}, **BUDGET}, context)
+
+
+def test_a_slow_strategy_within_its_budget_keeps_polling(status, context):
+    """Linear10PercentEvery10Minutes shifts for 100 minutes: 80 polls x 15 s must not end it."""
+    module, stubber = status
+    created = datetime.now(UTC) - timedelta(minutes=95)
+    reply(stubber, "InProgress", createTime=created)
+    event = {"deployment": {**RECORD, "polls": 380}, "timeout_seconds": 6600}
+    result = module.handler({**event, "poll_interval_seconds": 15}, context)
+    assert (result["status"], result["polls"]) == ("InProgress", 381)
+
+
+def test_without_create_time_polls_times_interval_is_the_clock(status, context):
     module, stubber = status
     reply(stubber, "InProgress")
-    with pytest.raises(module.DeploymentTimeoutError, match="after 5 polls"):
-        module.handler({"deployment": {**RECORD, "polls": 4}, "max_polls": 5}, context)
+    with pytest.raises(module.DeploymentTimeoutError, match="after 900 s"):
+        module.handler({"deployment": {**RECORD, "polls": 59}, **BUDGET}, context)
 
 
 def test_success_on_the_last_poll_is_success(status, context):
     module, stubber = status
     reply(stubber, "Succeeded")
-    result = module.handler({"deployment": {**RECORD, "polls": 4}, "max_polls": 5}, context)
+    result = module.handler({"deployment": {**RECORD, "polls": 4}, **BUDGET}, context)
     assert result["status"] == "Succeeded"
 
 
@@ -107,17 +129,18 @@ def test_unknown_status(status, context):
     module, stubber = status
     reply(stubber, "Exploded")
     with pytest.raises(module.UnknownDeploymentStatusError, match="Exploded"):
-        module.handler({"deployment": RECORD, "max_polls": 5}, context)
+        module.handler({"deployment": RECORD, **BUDGET}, context)
 
 
 @pytest.mark.parametrize(
     ("event", "field"),
     [
-        ({"max_polls": 5}, "deployment"),
-        ({"deployment": RECORD, "max_polls": 0}, "max_polls"),
-        ({"deployment": RECORD, "max_polls": "5"}, "max_polls"),
-        ({"deployment": {**RECORD, "polls": -1}, "max_polls": 5}, "polls"),
-        ({"deployment": {**RECORD, "deployment_id": 7}, "max_polls": 5}, "deployment_id"),
+        (BUDGET, "deployment"),
+        ({"deployment": RECORD, "timeout_seconds": 0, "poll_interval_seconds": 15}, "timeout"),
+        ({"deployment": RECORD, "timeout_seconds": "900", "poll_interval_seconds": 15}, "timeout"),
+        ({"deployment": RECORD, "timeout_seconds": 900}, "poll_interval_seconds"),
+        ({"deployment": {**RECORD, "polls": -1}, **BUDGET}, "polls"),
+        ({"deployment": {**RECORD, "deployment_id": 7}, **BUDGET}, "deployment_id"),
     ],
 )
 def test_invalid_input(status, context, event, field):
@@ -146,6 +169,6 @@ def test_against_moto_created_deployment(load_lambda, aws, context):
         revision={"revisionType": "AppSpecContent", "appSpecContent": {"content": "{}"}},
     )["deploymentId"]
     result = module.handler(
-        {"deployment": {**RECORD, "deployment_id": deployment_id}, "max_polls": 3}, context
+        {"deployment": {**RECORD, "deployment_id": deployment_id}, **BUDGET}, context
     )
     assert (result["status"], result["polls"]) == ("InProgress", 1)

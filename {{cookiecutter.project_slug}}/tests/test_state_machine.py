@@ -86,9 +86,32 @@ def test_template_vars_match_the_lambdas():
     }
     if APPROVAL:
         expected.add("approval_notifier_function_arn")
-    assert set(check_asl.template_vars(ASL.read_text())) == expected
+    found = set(check_asl.template_vars(ASL.read_text()))
+    assert {name for name in found if name.endswith("_arn")} == expected
     lambdas = {p.name for p in (ROOT / "lambdas").iterdir() if p.is_dir()} - {"app", "shared"}
     assert {f"{name}_function_arn" for name in lambdas} == expected
+
+
+def test_every_timeout_comes_from_the_release_budget():
+    """No literal timeout: terraform/release_budget derives each from the strategy and approval."""
+    budget = {"state_machine_timeout_seconds", "deployment_timeout_seconds"}
+    if APPROVAL:
+        budget.add("approval_timeout_seconds")
+    found = set(check_asl.template_vars(ASL.read_text()))
+    assert {name for name in found if not name.endswith("_arn")} == budget
+    tf = (ROOT / "terraform" / "step-functions.tf").read_text()
+    for name in budget | {"approval_timeout_seconds"}:
+        assert f"{name} = module.release_budget.{name}" in " ".join(tf.split())
+    values = {"state_machine_timeout_seconds": 11111, "deployment_timeout_seconds": 2222}
+    values["approval_timeout_seconds"] = 3333
+    doc = json.loads(check_asl.render(ASL.read_text(), values=values))
+    assert doc["TimeoutSeconds"] == 11111
+    for check in ("CheckStaging", "CheckProduction"):
+        payload = doc["States"][check]["Parameters"]["Payload"]
+        assert payload["timeout_seconds"] == 2222
+        assert payload["poll_interval_seconds.$"] == "$.poll_interval_seconds"
+    if APPROVAL:
+        assert doc["States"]["ApproveProduction"]["TimeoutSeconds"] == 3333
 
 
 # --- check_asl catches broken definitions ------------------------------------------------------
@@ -360,7 +383,7 @@ def test_staging_deploy_failure_fails_without_rollback(sfn_env, monkeypatch):
 
 
 def test_poll_loop_is_bounded_by_the_status_lambda(sfn_env, monkeypatch, load_lambda):
-    """The real deployment_status Lambda ends an endless InProgress loop at max_polls."""
+    """The real deployment_status Lambda ends an endless InProgress loop at the stage budget."""
     status_module = load_lambda("deployment_status")
 
     class Forever:
@@ -372,13 +395,18 @@ def test_poll_loop_is_bounded_by_the_status_lambda(sfn_env, monkeypatch, load_la
     def status(payload):
         try:
             return status_module.check(
-                payload["deployment"], payload["deployment"].get("polls", 0), payload["max_polls"]
+                payload["deployment"],
+                payload["deployment"].get("polls", 0),
+                payload["timeout_seconds"],
+                # The harness waits 0 s between polls; count each poll as 1200 s of CodeDeploy time.
+                payload["poll_interval_seconds"] + 1200,
             )
         except status_module.DeploymentTimeoutError as exc:
             raise LambdaFailure("DeploymentTimeoutError", str(exc)) from None
 
     lambdas = healthy_lambdas(deployment_status=status)
     lambdas.install(monkeypatch)
-    result = wait(start(sfn_env, release_input(max_polls=3)))
+    # 1200 s per poll against check_asl.render's sample budget of 3600 s: the third poll ends it.
+    result = wait(start(sfn_env, release_input()))
     assert (result["status"], result["error"]) == ("FAILED", "DeploymentTimeoutError")
     assert lambdas.names().count("deployment_status") == 3

@@ -128,6 +128,19 @@ def expect_history(sfn_stub, name, *states) -> None:
     )
 
 
+def expect_pipeline_executions(cp_stub, *statuses: str) -> None:
+    cp_stub.add_response(
+        "list_pipeline_executions",
+        {
+            "pipelineExecutionSummaries": [
+                {"pipelineExecutionId": f"p-{i}", "status": status, "startTime": NOW}
+                for i, status in enumerate(statuses)
+            ]
+        },
+        {"pipelineName": "orders-service-release", "maxResults": 10},
+    )
+
+
 def expect_pipeline_link(cp_stub, name) -> None:
     cp_stub.add_response(
         "list_pipeline_executions",
@@ -174,6 +187,7 @@ def test_finds_this_commits_execution_and_reports_success(stubs):
     # First poll: another commit's execution, then one older than --since (not described).
     expect_list(sfn_stub, listed("other", 1), listed("ancient", 60))
     expect_describe(sfn_stub, described("other", OTHER))
+    expect_pipeline_executions(cp_stub, "InProgress", "Succeeded")
     # Second poll: ours has appeared; "other" is not described again.
     expect_list(sfn_stub, listed("mine", 0), listed("other", 1), listed("ancient", 60))
     expect_describe(sfn_stub, described("mine", COMMIT))
@@ -196,6 +210,7 @@ def test_finds_this_commits_execution_and_reports_success(stubs):
     )  # printed on change
     assert f"#/v2/executions/details/{exec_arn('mine')}" in text
     assert "pipelines/orders-service-release/executions/p-1/timeline" in text
+    assert "queued: pipeline orders-service-release has 1 execution(s) in progress (p-0)" in text
     assert wfr.report(outcome, settings()).startswith(f"Release of {COMMIT[:12]} succeeded")
 
 
@@ -255,8 +270,58 @@ def test_gives_up_when_no_execution_appears(stubs):
     for _ in range(9):  # 0, 15, ..., 120 seconds
         expect_list(sfn_stub)
     with pytest.raises(wfr.ReleaseNotFound, match=f"for commit {COMMIT} started after"):
-        watcher(stubs, fake_time, []).wait()
+        watcher(stubs, fake_time, [], pipeline_name=None).wait()
     assert fake_time.now == 120.0
+
+
+def test_a_release_queued_behind_another_is_waiting_not_failure(stubs):
+    """V2 QUEUED pipeline: no execution for the commit yet, but the pipeline is busy."""
+    _, sfn_stub, _, cp_stub = stubs
+    fake_time, lines = FakeTime(), []
+    for poll in range(11):  # 0 .. 150 s: longer than the 120 s find timeout
+        expect_list(sfn_stub, listed("other", 1))
+        if poll == 0:
+            expect_describe(sfn_stub, described("other", OTHER))
+        expect_pipeline_executions(cp_stub, "InProgress", "InProgress")
+    expect_list(sfn_stub, listed("mine", 0), listed("other", 1))
+    expect_describe(sfn_stub, described("mine", COMMIT))
+    expect_describe(sfn_stub, described("mine", COMMIT, status="SUCCEEDED"))
+    expect_history(sfn_stub, "mine", "ReleaseSucceeded")
+    w = watcher(stubs, fake_time, lines)
+    w.pipeline_execution_for = lambda arn: None  # the console link is tested above
+    outcome = w.wait()
+    assert outcome.succeeded
+    assert fake_time.now == 165.0
+    assert sum("queued:" in line for line in lines) == 1  # said once, not every poll
+
+
+def test_queued_past_the_follow_limit_stops_following_with_still_running(stubs):
+    _, sfn_stub, _, cp_stub = stubs
+    fake_time, lines = FakeTime(), []
+    for _ in range(3):  # 0, 15, 30 s
+        expect_list(sfn_stub)
+        expect_pipeline_executions(cp_stub, "InProgress")
+    with pytest.raises(wfr.WaitTimeout, match="still queued after 30s.*goes on without this job"):
+        watcher(stubs, fake_time, lines, follow_limit=30.0).wait()
+    assert "may take up to 600s; this job follows it for 30s" in lines[1]
+
+
+def test_find_release_follows_the_newest_execution_of_a_reuploaded_commit(stubs):
+    sfn, sfn_stub, cp, _ = stubs
+    expect_list(sfn_stub, listed("rerun", 1), listed("other", 2), listed("first", 3))
+    expect_describe(sfn_stub, described("rerun", COMMIT))
+    found = wfr.find_release(
+        sfn, cp, SM_ARN, "orders-service-release", COMMIT, NOW - dt.timedelta(minutes=5)
+    )
+    assert found == wfr.ReleaseRef(exec_arn("rerun"), NOW - dt.timedelta(minutes=1))
+
+
+def test_find_release_names_nothing_when_the_pipeline_is_idle(stubs):
+    sfn, sfn_stub, cp, cp_stub = stubs
+    expect_list(sfn_stub, listed("other", 1))
+    expect_describe(sfn_stub, described("other", OTHER))
+    expect_pipeline_executions(cp_stub, "Succeeded", "Failed")
+    assert wfr.find_release(sfn, cp, SM_ARN, "orders-service-release", COMMIT) is None
 
 
 def test_overall_timeout_is_a_cap_on_a_running_release(stubs):
@@ -341,10 +406,46 @@ def test_timeout_and_stop_state_from_env():
 
 
 def test_settings_fall_back_to_terraform_outputs():
-    outputs = {"state_machine_arn": SM_ARN, "pipeline_name": "from-tf", "aws_region": "eu-west-1"}
+    outputs = {
+        "state_machine_arn": SM_ARN,
+        "pipeline_name": "from-tf",
+        "aws_region": "eu-west-1",
+        "release_budget": {"release_wait_seconds": 16000, "state_machine_timeout_seconds": 15100},
+    }
     s = wfr.resolve_settings(args(since="2026-05-01T10:00:00"), {}, lambda: outputs, NOW)
     assert (s.pipeline_name, s.region) == ("from-tf", "eu-west-1")
     assert s.since == dt.datetime(2026, 5, 1, 10, 0, tzinfo=dt.UTC)
+    # The wait outlasts the state machine: the budget comes from terraform/release_budget.
+    assert (s.timeout, s.follow_limit) == (16000.0, None)
+
+
+def test_on_github_actions_the_follow_limit_is_one_role_session():
+    env = {"STATE_MACHINE_ARN": SM_ARN, "GITHUB_ACTIONS": "true", "RELEASE_WAIT_TIMEOUT": "16000"}
+    s = wfr.resolve_settings(args(), env, no_outputs, NOW)
+    assert (s.timeout, s.follow_limit) == (16000.0, 3300.0)
+    s = wfr.resolve_settings(args(), {**env, "RELEASE_FOLLOW_LIMIT": "20000"}, no_outputs, NOW)
+    assert s.follow_limit == 20000.0
+    with pytest.raises(wfr.ConfigError, match="RELEASE_FOLLOW_LIMIT must be a number"):
+        wfr.resolve_settings(args(), {**env, "RELEASE_FOLLOW_LIMIT": "1h"}, no_outputs, NOW)
+
+
+def test_main_exit_3_means_still_running_and_1_means_never_started(stubs, capsys):
+    sfn, sfn_stub, cp, cp_stub = stubs
+    env = {"STATE_MACHINE_ARN": SM_ARN, "PIPELINE_NAME": "orders-service-release"}
+    base = ["--commit", COMMIT, "--since", "2026-05-01T11:55:00Z", "--poll-interval", "0.01"]
+    expect_list(sfn_stub, listed("mine", 0))
+    expect_describe(sfn_stub, described("mine", COMMIT))
+    expect_pipeline_executions(cp_stub)
+    expect_describe(sfn_stub, described("mine", COMMIT))
+    expect_history(sfn_stub, "mine", "WaitStaging")
+    assert wfr.main([*base, "--follow-limit", "0.001"], env=env, clients=(sfn, cp)) == 3
+    assert "::warning title=Release still running::" in capsys.readouterr().out
+    for _ in range(2):  # found nothing at once, and still nothing one 0.05 s poll later
+        expect_list(sfn_stub)
+        expect_pipeline_executions(cp_stub, "Succeeded")
+    base[-1] = "0.05"
+    assert wfr.main([*base, "--find-timeout", "0.02"], env=env, clients=(sfn, cp)) == 1
+    assert "::error title=Release not started::" in capsys.readouterr().out
 
 
 def test_terraform_output_failure_is_a_config_error():

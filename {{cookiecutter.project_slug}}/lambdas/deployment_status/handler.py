@@ -1,14 +1,19 @@
 """Poll one CodeDeploy deployment and normalise its status for the state machine.
 
-Input:  {"deployment": <deploy record>, "max_polls": int}
+Input:  {"deployment": <deploy record>, "timeout_seconds": int, "poll_interval_seconds": int}
+        timeout_seconds is the stage's budget that terraform/release_budget derives from the
+        deployment strategy (its shift time plus a margin); the state machine passes it.
 Output: the deploy record plus {"status": "InProgress"|"Succeeded", "polls": n, "error": null,
         "rollback": {...}|null}. A null deployment_id (first release, already deployed) is
         Succeeded.
 Failed/Stopped deployments raise DeploymentFailedError/DeploymentStoppedError naming the alias,
-deployment and CodeDeploy's reason; reaching max_polls raises DeploymentTimeoutError.
+deployment and CodeDeploy's reason. A deployment still in progress timeout_seconds after
+CodeDeploy created it (its createTime; polls x poll interval when CodeDeploy gives none) raises
+DeploymentTimeoutError.
 """
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from shared.clients import client
@@ -88,9 +93,28 @@ def failure_message(deployment: Mapping[str, Any], state: Mapping[str, Any]) -> 
     return text
 
 
-def check(deployment: Mapping[str, Any], polls: int, max_polls: int) -> dict[str, Any]:
+def elapsed_seconds(
+    info: Mapping[str, Any], polls: int, poll_interval: int, now: datetime
+) -> float:
+    """Seconds the deployment has been running: since CodeDeploy's createTime when it gives one."""
+    created = info.get("createTime")
+    if isinstance(created, datetime):
+        if created.tzinfo is None:
+            created = created.replace(tzinfo=UTC)
+        return (now - created).total_seconds()
+    return float(polls * poll_interval)
+
+
+def check(
+    deployment: Mapping[str, Any],
+    polls: int,
+    timeout_seconds: int,
+    poll_interval: int,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> dict[str, Any]:
     deployment_id = deployment.get("deployment_id")
     polls += 1
+    info: Mapping[str, Any] = {}
     if deployment_id is None:
         state: dict[str, Any] = {"status": "Succeeded", "error": None, "rollback": None}
     elif not isinstance(deployment_id, str):
@@ -105,23 +129,28 @@ def check(deployment: Mapping[str, Any], polls: int, max_polls: int) -> dict[str
         raise DeploymentFailedError(failure_message(deployment, state))
     if state["status"] == "Stopped":
         raise DeploymentStoppedError(failure_message(deployment, state))
-    if state["status"] == "InProgress" and polls >= max_polls:
-        raise DeploymentTimeoutError(
-            f"deployment {deployment_id} of alias {deployment.get('alias')} "
-            f"still in progress after {polls} polls (max_polls={max_polls}); "
-            "raise max_polls or check the deployment in CodeDeploy"
-        )
+    if state["status"] == "InProgress":
+        elapsed = elapsed_seconds(info, polls, poll_interval, now())
+        if elapsed >= timeout_seconds:
+            raise DeploymentTimeoutError(
+                f"deployment {deployment_id} of alias {deployment.get('alias')} "
+                f"still in progress after {elapsed:.0f} s ({polls} polls), beyond the "
+                f"{timeout_seconds} s budget for this deployment strategy; check the deployment "
+                "in CodeDeploy (terraform/release_budget derives the budget from "
+                "deployment_strategy)"
+            )
     return result
 
 
 @lambda_entrypoint(logger)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     deployment = require_mapping(event, "deployment")
-    max_polls = require_int(event, "max_polls", minimum=1)
+    timeout_seconds = require_int(event, "timeout_seconds", minimum=1)
+    poll_interval = require_int(event, "poll_interval_seconds", minimum=0)
     polls = deployment.get("polls", 0)
     if not isinstance(polls, int) or isinstance(polls, bool) or polls < 0:
         raise InvalidInputError(f"deployment.polls must be a non-negative integer, got {polls!r}")
-    result = check(deployment, polls, max_polls)
+    result = check(deployment, polls, timeout_seconds, poll_interval)
     logger.info(
         "deployment status",
         extra={"alias": result.get("alias"), "status": result["status"], "polls": result["polls"]},

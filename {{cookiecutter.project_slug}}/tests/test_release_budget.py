@@ -1,0 +1,132 @@
+"""terraform/release_budget: every timeout of a release, for every strategy Terraform accepts.
+
+The module is pure arithmetic, so it is applied for real (no provider, local state) once per
+strategy x approval, and each budget is checked against what it must cover.
+"""
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+TF = ROOT / "terraform"
+
+pytestmark = pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform not on PATH")
+
+# "Deployment configurations on an AWS Lambda compute platform" (CodeDeploy User Guide): minutes
+# from the first traffic shift to the last. Linear shifts 10 % every N minutes, so its last
+# increment comes 9 intervals after the first.
+DOCUMENTED_SHIFT_MINUTES = {
+    "AllAtOnce": 0,
+    "Canary10Percent5Minutes": 5,
+    "Canary10Percent10Minutes": 10,
+    "Canary10Percent15Minutes": 15,
+    "Canary10Percent30Minutes": 30,
+    "Linear10PercentEvery1Minute": 9,
+    "Linear10PercentEvery2Minutes": 18,
+    "Linear10PercentEvery3Minutes": 27,
+    "Linear10PercentEvery10Minutes": 90,
+}
+HISTORY_EVENT_QUOTA = 25_000  # Step Functions Standard: events per execution history
+EVENTS_PER_POLL = 10  # Task (5) + Choice (2) + Wait (3), rounded up
+APPROVAL_TIMEOUT = 86_400
+
+
+def allowed_strategies() -> list[str]:
+    text = (TF / "variables.tf").read_text()
+    block = text[text.index('variable "deployment_strategy"') :]
+    block = block[: block.index("], var.deployment_strategy)")]
+    return re.findall(r'"([A-Za-z0-9]+)"', block[block.index("contains([") :])
+
+
+def task_timeouts() -> dict[str, int]:
+    text = (TF / "lambda.tf").read_text()
+    return {
+        name: int(timeout)
+        for name, timeout in re.findall(
+            r"\n    (\w+) = \{\n      description[^\n]*\n      timeout\s+=\s+(\d+)", text
+        )
+    }
+
+
+@pytest.fixture(scope="module")
+def budgets(tmp_path_factory):
+    work = tmp_path_factory.mktemp("budget")
+    cases = {
+        f"{strategy}-{str(approval).lower()}": {
+            "deployment_strategy": strategy,
+            "manual_approval": approval,
+        }
+        for strategy in allowed_strategies()
+        for approval in (True, False)
+    }
+    (work / "main.tf").write_text(
+        f"""
+module "budget" {{
+  for_each                 = jsondecode({json.dumps(json.dumps(cases))})
+  source                   = "{(TF / "release_budget").as_posix()}"
+  deployment_strategy      = each.value.deployment_strategy
+  manual_approval          = each.value.manual_approval
+  approval_timeout_seconds = {APPROVAL_TIMEOUT}
+  task_timeouts            = jsondecode({json.dumps(json.dumps(task_timeouts()))})
+}}
+
+output "budgets" {{
+  value = module.budget
+}}
+"""
+    )
+    for command in (["init", "-input=false", "-no-color"], ["apply", "-auto-approve", "-no-color"]):
+        proc = subprocess.run(
+            ["terraform", f"-chdir={work}", *command], capture_output=True, text=True, check=False
+        )
+        assert proc.returncode == 0, proc.stderr
+    out = subprocess.run(
+        ["terraform", f"-chdir={work}", "output", "-json", "budgets"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    found = json.loads(out.stdout)
+    return {key: (cases[key], value) for key, value in found.items()}
+
+
+def test_the_model_knows_every_allowed_strategy():
+    assert set(allowed_strategies()) == set(DOCUMENTED_SHIFT_MINUTES)
+    assert {"deploy", "deployment_status", "rollback", "approval_notifier"} <= set(task_timeouts())
+
+
+def test_every_strategy_and_approval_fits_its_budget(budgets):
+    assert len(budgets) == 2 * len(DOCUMENTED_SHIFT_MINUTES)
+    for key, (case, b) in budgets.items():
+        shift = DOCUMENTED_SHIFT_MINUTES[case["deployment_strategy"]] * 60
+        # The poll budget covers the whole shift plus at least five minutes of margin...
+        assert b["deployment_timeout_seconds"] >= shift + 300, key
+        # ...and the polls it takes fit the execution history twice (staging and production).
+        assert b["max_polls"] * b["poll_interval_seconds"] >= b["deployment_timeout_seconds"], key
+        assert 2 * b["max_polls"] * EVENTS_PER_POLL < HISTORY_EVENT_QUOTA, key
+        # The approval waits its full window, and only when there is one.
+        assert b["approval_timeout_seconds"] == (APPROVAL_TIMEOUT if case["manual_approval"] else 0)
+        # The machine outlasts every stage's worst case in a row.
+        stages = b["stage_worst_seconds"]
+        assert b["state_machine_timeout_seconds"] >= sum(stages.values()), key
+        assert stages["check_staging"] > b["deployment_timeout_seconds"], key
+        assert stages["approve_production"] >= b["approval_timeout_seconds"], key
+        assert b["state_machine_timeout_seconds"] >= 2 * shift + b["approval_timeout_seconds"]
+        # Step Functions accepts TimeoutSeconds up to 99999999.
+        assert b["state_machine_timeout_seconds"] <= 99_999_999
+        # release-wait outlasts the machine.
+        assert b["release_wait_seconds"] > b["state_machine_timeout_seconds"], key
+
+
+def test_the_old_fixed_budget_was_too_short_for_the_slow_strategies(budgets):
+    """80 polls x 15 s and a 7,200 s machine: what every slow strategy used to run into."""
+    _, slow = budgets["Linear10PercentEvery10Minutes-false"]
+    assert slow["deployment_timeout_seconds"] > 80 * 15
+    assert slow["state_machine_timeout_seconds"] > 7200
+    _, approval = budgets["Canary10Percent5Minutes-true"]
+    assert approval["state_machine_timeout_seconds"] > APPROVAL_TIMEOUT
