@@ -1091,3 +1091,49 @@ def authorizations(
         context = {**auth.context, **extra, **(tags if index == 0 else {})}
         out.append(Authorization(auth.action, auth.resource, context))
     return out
+
+
+# --- moto glue ---------------------------------------------------------------------------------
+
+
+def operation_and_params(response) -> tuple[str, dict]:
+    """(botocore operation name, botocore-named parameters) of the request a moto BaseResponse
+    is handling; call it after `setup_class` (e.g. at the top of `call_action`, or wrapping
+    `setup_class` itself, which S3 also goes through: S3 does not use `call_action`).
+
+    moto parses parameters with botocore's model only for services whose responses set
+    `automated_parameter_parsing` (iam, sns, sts, sqs, cloudwatch, codedeploy in moto 5.2.5);
+    Lambda, S3, KMS, Logs, Events, Step Functions and CodePipeline read querystring/body/uri
+    themselves. This parses every request with the same botocore-model parser moto uses, so the
+    names are the botocore ones for every service (FunctionName, Qualifier, Bucket, Key...).
+    """
+    from moto.core.parse import PROTOCOL_PARSERS
+    from moto.core.request import determine_request_protocol
+    from moto.core.utils import get_service_model
+
+    service = response.boto3_service_name
+    operation = response._get_action()
+    if not operation:
+        raise UnmappedOperation(
+            service, "?", f"moto could not route {response.method} {response.path}"
+        )
+    if getattr(response, "automated_parameter_parsing", False) and isinstance(
+        getattr(response, "params", None), Mapping
+    ):
+        return operation, dict(response.params)
+    request = response.normalized_request
+    service_model = get_service_model(service)
+    operation_model = service_model.operation_model(operation)
+    protocol = determine_request_protocol(service_model, request.content_type)
+    parser = PROTOCOL_PARSERS[protocol](operation_model, map_type=dict)
+    params = parser.parse(
+        {
+            "method": request.method,
+            "values": request.values,
+            "headers": request.headers,
+            "body": request.data,
+            "url_path": request.path,
+            "url_params": response.uri_match,
+        }
+    )
+    return operation, dict(params)

@@ -588,3 +588,72 @@ def test_missing_inputs_are_clear_errors(service, operation, params, message):
         authorizations(
             service, operation, params, account=ACCOUNT, region=REGION, resolver=resolver
         )
+
+
+def test_operation_and_params_from_real_moto_requests(monkeypatch):
+    """boto3 -> in-process moto server: every service's request comes back with botocore names,
+    and maps to the expected authorization."""
+    boto3 = pytest.importorskip("boto3")
+    from local_aws.iam_actions import operation_and_params
+    from moto.core.responses import BaseResponse
+    from moto.server import ThreadedMotoServer
+
+    seen: list[tuple[str, str, dict]] = []
+    original = BaseResponse.setup_class
+
+    def setup_class(response, request, *args, **kwargs):
+        original(response, request, *args, **kwargs)
+        seen.append((response.boto3_service_name, *operation_and_params(response)))
+
+    monkeypatch.setattr(BaseResponse, "setup_class", setup_class)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        kw = {
+            "endpoint_url": f"http://{host}:{port}",
+            "region_name": REGION,
+            "aws_access_key_id": "testing",
+            "aws_secret_access_key": "testing",
+        }
+        s3 = boto3.client("s3", **kw)
+        s3.create_bucket(
+            Bucket="orders-bucket", CreateBucketConfiguration={"LocationConstraint": REGION}
+        )
+        s3.put_bucket_versioning(
+            Bucket="orders-bucket", VersioningConfiguration={"Status": "Enabled"}
+        )
+        version = s3.put_object(Bucket="orders-bucket", Key="a/b.zip", Body=b"x")["VersionId"]
+        s3.get_object(Bucket="orders-bucket", Key="a/b.zip", VersionId=version)
+        s3.list_objects_v2(Bucket="orders-bucket", Prefix="a/")
+        lam = boto3.client("lambda", **kw)
+        with pytest.raises(lam.exceptions.ClientError):
+            lam.get_alias(FunctionName="orders-fn", Name="staging")
+        boto3.client("kms", **kw).create_key(Tags=[{"TagKey": "P", "TagValue": "o"}])
+        boto3.client("logs", **kw).create_log_group(logGroupName="/aws/lambda/x", tags={"a": "b"})
+        boto3.client("events", **kw).put_rule(Name="orders-rule", EventPattern="{}")
+        boto3.client("sns", **kw).create_topic(Name="orders-topic")
+        boto3.client("cloudwatch", **kw).describe_alarms(AlarmNames=["orders-alarm"])
+        boto3.client("iam", **kw).create_role(RoleName="orders-role", AssumeRolePolicyDocument="{}")
+    finally:
+        server.stop()
+
+    got = {}
+    for service, operation, params in seen:
+        auths = authorizations(service, operation, params, account=ACCOUNT, region=REGION)
+        got[(service, operation)] = [(a.action, a.resource, dict(a.context)) for a in auths]
+    bucket = "arn:aws:s3:::orders-bucket"
+    assert got[("s3", "PutBucketVersioning")] == [("s3:PutBucketVersioning", bucket, {})]
+    assert got[("s3", "GetObject")] == [("s3:GetObjectVersion", f"{bucket}/a/b.zip", {})]
+    assert got[("s3", "ListObjectsV2")] == [("s3:ListBucket", bucket, {"s3:prefix": "a/"})]
+    assert got[("lambda", "GetAlias")] == [
+        ("lambda:GetAlias", f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:orders-fn", {})
+    ]
+    assert got[("kms", "CreateKey")] == [
+        ("kms:CreateKey", "*", {"aws:RequestTag/P": "o", "aws:TagKeys": ["P"]})
+    ]
+    assert got[("logs", "CreateLogGroup")][0][2] == {"aws:RequestTag/a": "b", "aws:TagKeys": ["a"]}
+    assert got[("events", "PutRule")][0][1] == f"arn:aws:events:{REGION}:{ACCOUNT}:rule/orders-rule"
+    assert got[("sns", "CreateTopic")][0][1] == f"arn:aws:sns:{REGION}:{ACCOUNT}:orders-topic"
+    assert got[("cloudwatch", "DescribeAlarms")][0][1].endswith(":alarm:orders-alarm")
+    assert got[("iam", "CreateRole")][0][1] == f"arn:aws:iam::{ACCOUNT}:role/orders-role"
