@@ -1,6 +1,8 @@
 import hashlib
 import io
 import json
+import struct
+import warnings
 import zipfile
 
 import boto3
@@ -74,7 +76,8 @@ def test_valid_artifact_returns_the_facts(va, s3, context):
     }
 
 
-def test_handler_in_a_package_module(va, s3, context):
+def test_handler_in_a_package_module(va, s3, context, monkeypatch):
+    monkeypatch.setenv("EXPECTED_HANDLER", "svc.api.main")
     data = deterministic_zip([("svc/api.py", b"async def main(e, c):\n    return 1\n")])
     put_release(s3, data, handler="svc.api.main")
     assert va.handler(event(), context)["handler"] == "svc.api.main"
@@ -226,7 +229,8 @@ def test_handler_module_with_syntax_error(va, s3, context):
         va.handler(event(), context)
 
 
-def test_malformed_handler_setting(va, s3, context):
+def test_malformed_handler_setting(va, s3, context, monkeypatch):
+    monkeypatch.setenv("EXPECTED_HANDLER", "handler")
     put_release(s3, deterministic_zip([("handler.py", APP_SOURCE)]), handler="handler")
     with pytest.raises(va.HandlerNotFoundError, match="module.function"):
         va.handler(event(), context)
@@ -248,3 +252,165 @@ def test_real_app_build_passes(va, s3, context, tmp_path):
     s3.put_object(Bucket=BUCKET, Key=f"releases/{COMMIT}/app.zip", Body=data)
     s3.put_object(Bucket=BUCKET, Key=f"releases/{COMMIT}/manifest.json", Body=json.dumps(manifest))
     assert va.handler(event(), context)["sha256"] == manifest["artifacts"]["app"]["sha256"]
+
+
+# ------------------------------------------------------------ archives readers disagree on
+
+OK_ENTRY = (zipfile.ZipInfo("handler.py"), APP_SOURCE)
+
+
+def release_raw(s3, data, **kw):
+    """Upload bytes as they are, with a manifest that matches them (checksum passes)."""
+    put_release(s3, data, **kw)
+
+
+def drop_from_central_directory(data: bytes, name: bytes) -> bytes:
+    """Remove one entry's central directory record: its local header and data stay behind."""
+    eocd_at = data.rfind(b"PK\x05\x06")
+    sig, disk, cd_disk, n_disk, n_total, cd_size, cd_offset, clen = struct.unpack_from(
+        "<4s4H2LH", data, eocd_at
+    )
+    records, pos = [], cd_offset
+    while pos < eocd_at:
+        name_len, extra_len, comment_len = struct.unpack_from("<3H", data, pos + 28)
+        end = pos + 46 + name_len + extra_len + comment_len
+        records.append((data[pos + 46 : pos + 46 + name_len], data[pos:end]))
+        pos = end
+    kept = b"".join(record for n, record in records if n != name)
+    assert len(kept) < cd_size
+    eocd = struct.pack(
+        "<4s4H2LH", sig, disk, cd_disk, n_disk - 1, n_total - 1, len(kept), cd_offset, clen
+    )
+    return data[:cd_offset] + kept + eocd + data[eocd_at + 22 :]
+
+
+def test_duplicate_entry_names_are_rejected(va, s3, context):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns "Duplicate name" and writes it anyway
+        data = raw_zip([OK_ENTRY, (zipfile.ZipInfo("handler.py"), b"def handler(e, c): 1\n")])
+    release_raw(s3, data)
+    with pytest.raises(va.AmbiguousArchiveError, match="'handler.py' appears more than once"):
+        va.handler(event(), context)
+
+
+def test_duplicate_after_normalisation_is_rejected(va, s3, context):
+    release_raw(
+        s3,
+        raw_zip(
+            [OK_ENTRY, (zipfile.ZipInfo("lib//x.py"), b""), (zipfile.ZipInfo("lib/x.py"), b"")]
+        ),
+    )
+    with pytest.raises(va.AmbiguousArchiveError, match="appears more than once"):
+        va.handler(event(), context)
+
+
+def test_entry_only_in_local_headers_is_rejected(va, s3, context):
+    full = raw_zip([OK_ENTRY, (zipfile.ZipInfo("sitecustomize.py"), b"import os\n")])
+    data = drop_from_central_directory(full, b"sitecustomize.py")
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        assert archive.namelist() == ["handler.py"]  # zipfile does not see it; others do
+    release_raw(s3, data)
+    with pytest.raises(va.AmbiguousArchiveError, match="belong to no listed entry"):
+        va.handler(event(), context)
+
+
+def test_two_concatenated_zips_are_rejected(va, s3, context):
+    hidden = raw_zip([(zipfile.ZipInfo("sitecustomize.py"), b"import os\n")])
+    data = hidden + raw_zip([OK_ENTRY])
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        assert archive.namelist() == ["handler.py"]  # zipfile reads the second one only
+    release_raw(s3, data)
+    with pytest.raises(va.AmbiguousArchiveError, match="precedes it"):
+        va.handler(event(), context)
+
+
+def test_trailing_bytes_after_the_archive_are_rejected(va, s3, context):
+    data = raw_zip([OK_ENTRY]) + b"PK\x03\x04 another archive starts here"
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        assert archive.namelist() == ["handler.py"]  # zipfile ignores the tail
+    release_raw(s3, data)
+    with pytest.raises(va.AmbiguousArchiveError, match=r"byte\(s\) after the end record"):
+        va.handler(event(), context)
+
+
+def test_nul_in_an_entry_name_is_rejected(va, s3, context):
+    data = raw_zip([OK_ENTRY, (zipfile.ZipInfo("lib/aXevil.py"), b"x = 1\n")])
+    data = data.replace(b"lib/aXevil.py", b"lib/a\x00evil.py")
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        assert "lib/a" in archive.namelist()  # zipfile cuts the name at the NUL
+    release_raw(s3, data)
+    with pytest.raises(va.UnsafeArchivePathError, match="NUL or control character"):
+        va.handler(event(), context)
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [(".", "'.' component"), ("./handler2.py", "'.' component"), ("lib/./x.py", "'.' component")],
+)
+def test_dot_entries_are_rejected(va, s3, context, name, reason):
+    release_raw(s3, raw_zip([OK_ENTRY, (zipfile.ZipInfo(name), b"x")]))
+    with pytest.raises(va.UnsafeArchivePathError, match=reason):
+        va.handler(event(), context)
+
+
+# ------------------------------------------------------------ malformed manifests
+
+
+def put_manifest(s3, body):
+    s3.put_object(Bucket=BUCKET, Key=f"releases/{COMMIT}/app.zip", Body=raw_zip([OK_ENTRY]))
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    s3.put_object(Bucket=BUCKET, Key=f"releases/{COMMIT}/manifest.json", Body=raw)
+
+
+def app_entry(**overrides):
+    entry = {"sha256": "a" * 64, "size": 10, "handler": "handler.handler"}
+    return {"commit": COMMIT, "artifacts": {"app": {**entry, **overrides}}}
+
+
+@pytest.mark.parametrize(
+    ("manifest", "message"),
+    [
+        ({"commit": COMMIT, "artifacts": []}, "artifacts must be an object"),
+        ({"commit": COMMIT, "artifacts": "app.zip"}, "artifacts must be an object"),
+        ({"commit": COMMIT}, "artifacts must be an object"),
+        ({"commit": COMMIT, "artifacts": {"app": []}}, "no artifacts.app entry"),
+        (app_entry(size=True), "size is missing or not a int"),
+        (app_entry(size="10"), "size is missing or not a int"),
+        (app_entry(size=-1), "size is negative"),
+        (app_entry(sha256=["a"]), "sha256 is missing or not a str"),
+        (app_entry(sha256="z" * 64), "sha256 must be 64 hex digits"),
+        (app_entry(handler={"module": "handler"}), "handler is missing or not a str"),
+        (
+            b'{"commit": "'
+            + COMMIT.encode()
+            + b'", "x": '
+            + b"[" * 100_000
+            + b"]" * 100_000
+            + b"}",
+            "nested too deeply",
+        ),
+        (b" " * 1_048_577, "at most 1048576 are read"),
+    ],
+    ids=lambda v: str(v)[:30] if not isinstance(v, bytes) else f"bytes{len(v)}",
+)
+def test_malformed_manifest_names_the_problem(va, s3, context, manifest, message):
+    put_manifest(s3, manifest)
+    with pytest.raises(va.ManifestInvalidError, match=message):
+        va.handler(event(), context)
+
+
+# ------------------------------------------------------------ handler contract
+
+
+def test_manifest_handler_must_be_the_configured_handler(va, s3, context):
+    data = deterministic_zip([("handler.py", APP_SOURCE), ("evil.py", APP_SOURCE)])
+    put_release(s3, data, handler="evil.handler")
+    with pytest.raises(va.HandlerMismatchError, match="'evil.handler' is not the application"):
+        va.handler(event(), context)
+
+
+def test_configured_handler_comes_from_the_environment(va, s3, context, monkeypatch):
+    monkeypatch.setenv("EXPECTED_HANDLER", "svc.main")
+    put_release(s3, deterministic_zip([("handler.py", APP_SOURCE)]))
+    with pytest.raises(va.HandlerMismatchError, match="configured handler 'svc.main'"):
+        va.handler(event(), context)

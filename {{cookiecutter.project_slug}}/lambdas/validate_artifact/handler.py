@@ -1,17 +1,23 @@
 """Validate a release artifact before anything is deployed.
 
 Checks, in order, and fails with a named error on the first problem:
-  manifest present and well formed, commit matches the release, artifact present, size within
+  manifest present and well formed, commit matches the release, the manifest's handler is the one
+  the application function is configured with (EXPECTED_HANDLER), artifact present, size within
   MAX_ARTIFACT_BYTES (via HeadObject, before downloading), sha256 matches the manifest, the zip is
-  readable and non-empty, no entry escapes the archive root, and the manifest's handler exists.
+  unambiguous (every byte accounted for by exactly one entry listed in the central directory, no
+  duplicate names, no second archive), readable and non-empty, no entry name is unsafe (escaping
+  the root, NUL/control characters, '.' or empty components), and the handler exists.
 """
 
 import ast
 import hashlib
 import io
 import json
+import os
 import posixpath
+import re
 import stat
+import struct
 import zipfile
 from collections.abc import Mapping
 from typing import Any
@@ -27,6 +33,11 @@ logger = get_logger("validate_artifact")
 DEFAULT_MAX_ARTIFACT_BYTES = 52_428_800
 # Lambda's limit for unzipped code; anything bigger cannot be deployed (and may be a zip bomb).
 MAX_UNZIPPED_BYTES = 262_144_000
+# The application function's handler (terraform/lambda.tf, aws_lambda_function.app). Terraform may
+# pass the configured value as EXPECTED_HANDLER; a manifest naming another handler is refused.
+DEFAULT_EXPECTED_HANDLER = "handler.handler"
+MAX_MANIFEST_BYTES = 1_048_576
+SHA256_RE = re.compile(r"[0-9a-fA-F]{64}")
 
 
 class ArtifactRejectedError(PipelineError):
@@ -65,12 +76,28 @@ class HandlerNotFoundError(ArtifactRejectedError):
     pass
 
 
+class HandlerMismatchError(ArtifactRejectedError):
+    """The manifest's handler is not the one the application function is configured with."""
+
+
+class AmbiguousArchiveError(ArtifactRejectedError):
+    """Tools could disagree about what the zip contains: duplicate names, entries missing from
+    the central directory, a second archive, overlapping or unaccounted bytes."""
+
+
 def parse_manifest(raw: bytes, *, commit_sha: str, artifact_name: str = "app") -> Mapping[str, Any]:
     """Return the manifest entry for ``artifact_name`` after checking its shape and commit."""
+    if len(raw) > MAX_MANIFEST_BYTES:
+        raise ManifestInvalidError(
+            f"manifest is {len(raw)} bytes; package.py writes a few hundred, at most "
+            f"{MAX_MANIFEST_BYTES} are read"
+        )
     try:
         manifest = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ManifestInvalidError(f"manifest is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ManifestInvalidError("manifest is nested too deeply to be package.py's") from None
     if not isinstance(manifest, dict):
         raise ManifestInvalidError("manifest must be a JSON object")
     if manifest.get("commit") != commit_sha:
@@ -79,15 +106,38 @@ def parse_manifest(raw: bytes, *, commit_sha: str, artifact_name: str = "app") -
             f"but the release is for {commit_sha!r}; "
             "re-run scripts/package.py upload for this commit"
         )
-    entry = (manifest.get("artifacts") or {}).get(artifact_name)
+    artifacts = manifest.get("artifacts")
+    if not isinstance(artifacts, dict):
+        raise ManifestInvalidError(
+            "manifest artifacts must be an object mapping names to entries, "
+            f"got {type(artifacts).__name__}"
+        )
+    entry = artifacts.get(artifact_name)
     if not isinstance(entry, dict):
         raise ManifestInvalidError(f"manifest has no artifacts.{artifact_name} entry")
     for key, kind in (("sha256", str), ("size", int), ("handler", str)):
-        if not isinstance(entry.get(key), kind):
+        value = entry.get(key)
+        # bool is an int in Python, not in the manifest contract.
+        if not isinstance(value, kind) or isinstance(value, bool):
             raise ManifestInvalidError(
                 f"manifest artifacts.{artifact_name}.{key} is missing or not a {kind.__name__}"
             )
+    if not SHA256_RE.fullmatch(entry["sha256"]):
+        raise ManifestInvalidError(
+            f"manifest artifacts.{artifact_name}.sha256 must be 64 hex digits"
+        )
+    if entry["size"] < 0:
+        raise ManifestInvalidError(f"manifest artifacts.{artifact_name}.size is negative")
     return entry
+
+
+def check_expected_handler(handler: str, expected: str) -> None:
+    if handler != expected:
+        raise HandlerMismatchError(
+            f"manifest handler {handler!r} is not the application function's configured handler "
+            f"{expected!r}; Lambda would run {expected!r}. Keep them the same (package.py "
+            "HANDLER and the function's handler in terraform/lambda.tf)"
+        )
 
 
 def check_size(size: int, max_bytes: int) -> None:
@@ -110,17 +160,105 @@ def check_checksum(data: bytes, expected_sha256: str) -> str:
 
 
 def _unsafe_reason(info: zipfile.ZipInfo) -> str | None:
-    name = info.filename
+    # zipfile cuts a name at its first NUL; orig_filename keeps what the archive says.
+    name = info.orig_filename
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+        return "NUL or control character in the name"
+    if not name:
+        return "empty name"
     if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
         return "absolute path"
     parts = name.replace("\\", "/").split("/")
     if ".." in parts:
         return "parent-directory component"
+    if "." in parts:
+        return "'.' component"
+    if "" in parts[:-1]:
+        return "empty path component"
     if posixpath.normpath(name).startswith(".."):
         return "path escapes the archive root"
     if stat.S_ISLNK(info.external_attr >> 16):
         return "symbolic link"
     return None
+
+
+EOCD = struct.Struct("<4s4H2LH")  # end of central directory record
+CDH = struct.Struct("<4s6H3L5H2L")  # central directory file header
+LFH = struct.Struct("<4s5H3L2H")  # local file header
+
+
+def check_structure(data: bytes) -> None:
+    """Every byte belongs to exactly one part, in order: local entries listed in the central
+    directory, the central directory, its end record, the comment (PKWARE APPNOTE 4.3.6).
+
+    Readers disagree on everything else: a local entry the directory does not list (streaming
+    unzippers extract it, zipfile and Lambda do not), a second archive glued on, overlapping
+    entries, duplicate names (which copy wins depends on the tool).
+    """
+    eocd_at = data.rfind(b"PK\x05\x06", max(0, len(data) - EOCD.size - 65_535))
+    if eocd_at < 0 or eocd_at + EOCD.size > len(data):
+        raise CorruptArchiveError("artifact is not a readable zip archive: no end record")
+    _, disk, cd_disk, n_disk, n_total, cd_size, cd_offset, comment_len = EOCD.unpack_from(
+        data, eocd_at
+    )
+    if 0xFFFF in (n_disk, n_total) or 0xFFFFFFFF in (cd_size, cd_offset):
+        raise AmbiguousArchiveError("ZIP64 archives are not accepted; package.py never writes one")
+    if disk or cd_disk or n_disk != n_total:
+        raise AmbiguousArchiveError("multi-disk (spanned) archives are not accepted")
+    if eocd_at + EOCD.size + comment_len != len(data):
+        raise AmbiguousArchiveError(
+            f"{len(data) - eocd_at - EOCD.size - comment_len} byte(s) after the end record "
+            "do not belong to the archive"
+        )
+    if cd_offset + cd_size != eocd_at:
+        raise AmbiguousArchiveError(
+            f"the central directory ({cd_size} bytes at {cd_offset}) does not end at the end "
+            f"record ({eocd_at}): another archive or unlisted data precedes it"
+        )
+    spans: list[tuple[int, int, bytes]] = []
+    seen: set[str] = set()
+    pos = cd_offset
+    for _ in range(n_total):
+        if pos + CDH.size > eocd_at or data[pos : pos + 4] != b"PK\x01\x02":
+            raise CorruptArchiveError("artifact zip's central directory is truncated")
+        fields = CDH.unpack_from(data, pos)
+        flags, csize, name_len, extra_len, comment = fields[3], fields[8], *fields[10:13]
+        offset = fields[-1]
+        name = data[pos + CDH.size : pos + CDH.size + name_len]
+        pos += CDH.size + name_len + extra_len + comment
+        decoded = name.decode("utf-8" if flags & 0x800 else "cp437", errors="replace")
+        key = posixpath.normpath(decoded) + ("/" if decoded.endswith("/") else "")
+        if key in seen:
+            raise AmbiguousArchiveError(f"zip entry {decoded!r} appears more than once")
+        seen.add(key)
+        if offset + LFH.size > cd_offset or data[offset : offset + 4] != b"PK\x03\x04":
+            raise AmbiguousArchiveError(f"zip entry {decoded!r} has no local header")
+        local = LFH.unpack_from(data, offset)
+        local_name = data[offset + LFH.size : offset + LFH.size + local[9]]
+        if local_name != name:
+            raise AmbiguousArchiveError(
+                f"zip entry {decoded!r} is named {local_name!r} in its local header"
+            )
+        end = offset + LFH.size + local[9] + local[10] + csize
+        if flags & 0x08:  # data descriptor: optional signature, crc, sizes
+            end += 16 if data[end : end + 4] == b"PK\x07\x08" else 12
+        spans.append((offset, end, name))
+    if pos != eocd_at:
+        raise AmbiguousArchiveError("the central directory holds more than its entry count says")
+    covered = 0
+    for start, end, name in sorted(spans):
+        if start != covered:
+            what = "overlaps the previous entry" if start < covered else "follows unlisted bytes"
+            raise AmbiguousArchiveError(
+                f"zip entry {name!r} at byte {start} {what} (bytes {covered}-{start}); the zip "
+                "holds data the central directory does not list"
+            )
+        covered = end
+    if covered != cd_offset:
+        raise AmbiguousArchiveError(
+            f"bytes {covered}-{cd_offset} before the central directory belong to no listed entry "
+            "(an entry present only in local headers?)"
+        )
 
 
 def inspect_archive(data: bytes, handler: str) -> int:
@@ -129,6 +267,7 @@ def inspect_archive(data: bytes, handler: str) -> int:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile as exc:
         raise CorruptArchiveError(f"artifact is not a readable zip archive: {exc}") from None
+    check_structure(data)
     with archive:
         infos = archive.infolist()
         if not any(not i.is_dir() for i in infos):
@@ -208,6 +347,8 @@ def validate(event: Mapping[str, Any], max_bytes: int) -> dict[str, Any]:
     manifest_key = require_str(event, "manifest_key")
 
     entry = parse_manifest(_get_bytes(bucket, manifest_key), commit_sha=commit)
+    expected = os.environ.get("EXPECTED_HANDLER") or DEFAULT_EXPECTED_HANDLER
+    check_expected_handler(entry["handler"], expected)
     size = _head_size(bucket, key)
     check_size(size, max_bytes)
     data = _get_bytes(bucket, key)
