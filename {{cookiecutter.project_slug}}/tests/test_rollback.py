@@ -39,6 +39,18 @@ def rollback(load_lambda, lam, monkeypatch):
     stubber = Stubber(cd)
     real = module.client
     monkeypatch.setattr(module, "client", lambda name: cd if name == "codedeploy" else real(name))
+    # Waiting on CodeDeploy runs on a fake clock: each sleep advances it, none really sleeps.
+    fake = {"now": 0.0, "sleeps": 0}
+
+    def sleep(seconds):
+        fake["now"] += seconds
+        fake["sleeps"] += 1
+
+    real_clock = module.Clock
+    monkeypatch.setattr(
+        module, "Clock", lambda seconds: real_clock(seconds, sleep, lambda: fake["now"])
+    )
+    module.fake_time = fake
     with stubber:
         yield module, stubber
     stubber.assert_no_pending_responses()
@@ -58,11 +70,12 @@ def alias(lam, name):
     return lam.get_alias(FunctionName=FUNCTION, Name=name)
 
 
-def deployment(stubber, deployment_id, status):
+def deployment(stubber, deployment_id, status, rollback_id=None):
+    info = {"deploymentId": deployment_id, "status": status}
+    if rollback_id:
+        info["rollbackInfo"] = {"rollbackDeploymentId": rollback_id, "rollbackMessage": "rb"}
     stubber.add_response(
-        "get_deployment",
-        {"deploymentInfo": {"deploymentId": deployment_id, "status": status}},
-        {"deploymentId": deployment_id},
+        "get_deployment", {"deploymentInfo": info}, {"deploymentId": deployment_id}
     )
 
 
@@ -96,6 +109,11 @@ def test_stops_active_deployment_then_rolls_back_production_first(rollback, lam,
         {"status": "Pending"},
         {"deploymentId": "d-PROD", "autoRollbackEnabled": True},
     )
+    # CodeDeploy answers the stop with a rollback deployment, which must end before the next
+    # release can deploy to the group.
+    deployment(stubber, "d-PROD", "Stopped", rollback_id="d-RB")
+    deployment(stubber, "d-RB", "InProgress")
+    deployment(stubber, "d-RB", "Succeeded")
     state = {
         "staging": record("staging", "2", "3"),
         "production": record("production", "2", "3", "d-PROD"),
@@ -106,6 +124,8 @@ def test_stops_active_deployment_then_rolls_back_production_first(rollback, lam,
         "stopped deployment d-PROD (InProgress) with auto-rollback"
         in result["results"][0]["detail"]
     )
+    assert "CodeDeploy's rollback deployment d-RB Succeeded" in result["results"][0]["detail"]
+    assert module.fake_time["sleeps"] == 1
     assert alias(lam, "production")["FunctionVersion"] == "2"
     assert alias(lam, "staging")["FunctionVersion"] == "2"
 
@@ -120,6 +140,68 @@ def test_is_idempotent(rollback, lam, context):
     assert first["results"][0]["action"] == "rolled_back"
     assert second["results"][0]["action"] == "already_rolled_back"
     assert alias(lam, "staging")["FunctionVersion"] == "2"
+
+
+def test_waits_for_codedeploys_own_rollback_and_a_second_run_is_a_no_op(rollback, lam, context):
+    """A failed deployment with auto-rollback: CodeDeploy itself runs a rollback deployment."""
+    module, stubber = rollback
+    lam.update_alias(
+        FunctionName=FUNCTION,
+        Name="staging",
+        FunctionVersion="2",
+        RoutingConfig={"AdditionalVersionWeights": {"3": 0.1}},
+    )
+    state = {"staging": record("staging", "2", "3", "d-1")}
+    deployment(stubber, "d-1", "Failed", rollback_id="d-RB")
+    deployment(stubber, "d-RB", "Created")
+    deployment(stubber, "d-RB", "InProgress")
+
+    stubber.add_response(
+        "get_deployment",
+        {"deploymentInfo": {"deploymentId": "d-RB", "status": "Succeeded"}},
+        {"deploymentId": "d-RB"},
+    )
+    original_sleep_count = module.fake_time["sleeps"]
+    first = module.handler({"state": state}, context)
+    assert module.fake_time["sleeps"] - original_sleep_count == 2
+    assert "CodeDeploy's rollback deployment d-RB Succeeded" in first["results"][0]["detail"]
+    # The routing CodeDeploy had not cleared yet is cleared by us.
+    assert first["results"][0]["action"] == "rolled_back"
+    assert alias(lam, "staging")["RoutingConfig"]["AdditionalVersionWeights"] == {}
+    deployment(stubber, "d-1", "Failed", rollback_id="d-RB")
+    deployment(stubber, "d-RB", "Succeeded")
+    second = module.handler({"state": state}, context)
+    assert second["results"][0]["action"] == "already_rolled_back"
+    assert module.fake_time["sleeps"] - original_sleep_count == 2  # nothing waited for
+
+
+def test_a_rollback_deployment_outlasting_the_wait_is_stopped(rollback, lam, context):
+    module, stubber = rollback
+    lam.update_alias(FunctionName=FUNCTION, Name="staging", FunctionVersion="3")
+    deployment(stubber, "d-1", "Stopped", rollback_id="d-RB")
+    for _ in range(46):  # polled every 2 s for the 90 s the invocation can wait, then stopped
+        deployment(stubber, "d-RB", "InProgress")
+    stubber.add_response(
+        "stop_deployment",
+        {"status": "Succeeded"},
+        {"deploymentId": "d-RB", "autoRollbackEnabled": False},
+    )
+    result = module.handler({"state": {"staging": record("staging", "2", "3", "d-1")}}, context)
+    detail = result["results"][0]["detail"]
+    assert "stopped CodeDeploy's rollback deployment d-RB, still InProgress" in detail
+    assert alias(lam, "staging")["FunctionVersion"] == "2"
+
+
+def test_a_rollback_deployment_that_cannot_be_stopped_fails_loudly(rollback, lam, context):
+    module, stubber = rollback
+    deployment(stubber, "d-1", "Failed", rollback_id="d-RB")
+    for _ in range(46):
+        deployment(stubber, "d-RB", "InProgress")
+    stubber.add_client_error("stop_deployment", "AccessDeniedException", "not allowed")
+    with pytest.raises(
+        module.RollbackFailedError, match="could not roll back staging.*not allowed"
+    ):
+        module.handler({"state": {"staging": record("staging", "2", "3", "d-1")}}, context)
 
 
 def test_deployment_finishing_during_stop_is_fine(rollback, lam, context):

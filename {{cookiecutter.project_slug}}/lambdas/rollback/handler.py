@@ -3,7 +3,13 @@
 Input: {"state": <execution state>} (or the state itself); its "production" and "staging" deploy
 records, whichever exist.
 For each (production first): stop the alias's active CodeDeploy deployment with auto-rollback,
-then point the alias back at previous_version with routing cleared. A record whose
+wait (bounded by the invocation's remaining time) for the rollback deployment CodeDeploy then
+creates, or created itself when the deployment failed, and stop it if it outlasts the wait, then
+point the alias back at previous_version with routing cleared where it is not there already.
+CodeDeploy rolls back by running a new deployment ("Redeploy and roll back a deployment with
+CodeDeploy"; GetDeployment's rollbackInfo.rollbackDeploymentId names it), and a deployment group
+runs one deployment at a time: left running, it would make the next release's CreateDeployment
+fail with DeploymentLimitExceededException. A record whose
 previous_version is null (first release, or the alias was already on the version) is left alone
 and reported as such, as is an alias that another release has since moved. Running it twice is
 harmless. If any alias could not be rolled back, RollbackFailedError names each one and why.
@@ -11,7 +17,8 @@ harmless. If any alias could not be rolled back, RollbackFailedError names each 
 Output: {"results": [{"alias", "action", "detail"}], "summary": str}
 """
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -26,36 +33,91 @@ ACTIVE_STATUSES = {"Created", "Queued", "InProgress", "Baking", "Ready"}
 ORDER = ("production", "staging")
 
 
+POLL_SECONDS = 2.0
+SAFETY_SECONDS = 15.0  # left of the invocation for fixing the aliases after waiting
+DEFAULT_WAIT_SECONDS = 90.0  # when the context cannot tell the remaining time
+
+
 class RollbackFailedError(PipelineError):
     pass
 
 
-def stop_deployment(deployment_id: str) -> str | None:
-    """Stop an in-flight deployment (CodeDeploy then rolls traffic back itself)."""
-    cd = client("codedeploy")
-    status = cd.get_deployment(deploymentId=deployment_id)["deploymentInfo"].get("status")
-    if status not in ACTIVE_STATUSES:
-        return None
+class Clock:
+    """Deadline for waiting on CodeDeploy within this invocation (replaced in tests)."""
+
+    def __init__(
+        self,
+        seconds: float,
+        sleep: Callable[[float], None] = time.sleep,
+        now: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.sleep, self.now = sleep, now
+        self.deadline = now() + max(seconds, 0.0)
+
+    def left(self) -> float:
+        return self.deadline - self.now()
+
+
+def _info(deployment_id: str) -> dict[str, Any]:
+    return client("codedeploy").get_deployment(deploymentId=deployment_id)["deploymentInfo"]
+
+
+def _stop(deployment_id: str, auto_rollback: bool) -> bool:
     try:
-        cd.stop_deployment(deploymentId=deployment_id, autoRollbackEnabled=True)
+        client("codedeploy").stop_deployment(
+            deploymentId=deployment_id, autoRollbackEnabled=auto_rollback
+        )
     except ClientError as exc:
         # It finished between our read and the stop: nothing left to stop.
         if exc.response["Error"]["Code"] != "DeploymentAlreadyCompletedException":
             raise
-        return None
-    return f"stopped deployment {deployment_id} ({status}) with auto-rollback"
+        return False
+    return True
 
 
-def roll_back_alias(function_name: str, deployed: Mapping[str, Any]) -> dict[str, Any]:
+def _wait_until_done(deployment_id: str, clock: Clock) -> dict[str, Any]:
+    info = _info(deployment_id)
+    while info.get("status") in ACTIVE_STATUSES and clock.left() > 0:
+        clock.sleep(min(POLL_SECONDS, max(clock.left(), 0.0)))
+        info = _info(deployment_id)
+    return info
+
+
+def settle_deployments(deployment_id: str, clock: Clock) -> list[str]:
+    """Leave the deployment group idle: stop this release's deployment, then wait for (or stop)
+    the rollback deployment CodeDeploy runs for it."""
+    notes: list[str] = []
+    info = _info(deployment_id)
+    status = info.get("status")
+    if status in ACTIVE_STATUSES and _stop(deployment_id, auto_rollback=True):
+        notes.append(f"stopped deployment {deployment_id} ({status}) with auto-rollback")
+        info = _wait_until_done(deployment_id, clock)
+    rollback_id = (info.get("rollbackInfo") or {}).get("rollbackDeploymentId")
+    if not rollback_id:
+        return notes
+    done = _wait_until_done(rollback_id, clock)
+    if done.get("status") in ACTIVE_STATUSES:
+        # Out of time: stop it (no rollback of the rollback); the alias is fixed below.
+        _stop(rollback_id, auto_rollback=False)
+        notes.append(
+            f"stopped CodeDeploy's rollback deployment {rollback_id}, still "
+            f"{done.get('status')} when this invocation's wait ran out"
+        )
+    else:
+        notes.append(f"CodeDeploy's rollback deployment {rollback_id} {done.get('status')}")
+    return notes
+
+
+def roll_back_alias(
+    function_name: str, deployed: Mapping[str, Any], clock: Clock
+) -> dict[str, Any]:
     alias = deployed.get("alias")
     previous = deployed.get("previous_version")
     target = deployed.get("target_version")
     notes = []
     deployment_id = deployed.get("deployment_id")
     if deployment_id:
-        stopped = stop_deployment(str(deployment_id))
-        if stopped:
-            notes.append(stopped)
+        notes += settle_deployments(str(deployment_id), clock)
 
     if previous is None:
         notes.append(
@@ -88,7 +150,10 @@ def roll_back_alias(function_name: str, deployed: Mapping[str, Any]) -> dict[str
     return {"alias": alias, "action": "rolled_back", "detail": "; ".join(notes)}
 
 
-def roll_back(state: Mapping[str, Any], function_name: str) -> dict[str, Any]:
+def roll_back(
+    state: Mapping[str, Any], function_name: str, clock: Clock | None = None
+) -> dict[str, Any]:
+    clock = clock or Clock(DEFAULT_WAIT_SECONDS)
     records = [(name, state.get(name)) for name in ORDER if state.get(name) is not None]
     results: list[dict[str, Any]] = []
     failures: list[str] = []
@@ -98,7 +163,7 @@ def roll_back(state: Mapping[str, Any], function_name: str) -> dict[str, Any]:
                 f"{name} must be a deploy record with an 'alias', got {deployed!r}"
             )
         try:
-            results.append(roll_back_alias(function_name, deployed))
+            results.append(roll_back_alias(function_name, deployed, clock))
         except (ClientError, BotoCoreError) as exc:
             failures.append(f"{deployed['alias']}: {exc}")
             results.append({"alias": deployed["alias"], "action": "failed", "detail": str(exc)})
@@ -120,4 +185,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         raise InvalidInputError(
             f"event field 'state' must be an object, got {type(state).__name__}"
         )
-    return roll_back(state, require_env("APP_FUNCTION_NAME"))
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    seconds = remaining() / 1000 - SAFETY_SECONDS if callable(remaining) else DEFAULT_WAIT_SECONDS
+    return roll_back(state, require_env("APP_FUNCTION_NAME"), Clock(seconds))

@@ -483,6 +483,8 @@ class DeploymentRun:
             self.error_information = {"code": code, "message": message}
         if rollback and self.appspec is not None:
             spec = self.appspec
+            # Traffic goes back to the original version at once; the rollback deployment that
+            # on_rollback starts (a RollbackRun) then occupies the group like any deployment.
             self.env.set_alias(spec.function_name, spec.alias, spec.current_version, {})
             rollback_id = self.on_rollback(self)
             self.rollback_info = {
@@ -495,3 +497,44 @@ class DeploymentRun:
             "deployment %s %s %s", self.deployment_id, status, json.dumps(self.error_information)
         )
         self._wake.set()
+
+
+class RollbackRun(DeploymentRun):
+    """The deployment CodeDeploy runs to roll a failed or stopped one back.
+
+    "Redeploy and roll back a deployment with CodeDeploy" (CodeDeploy User Guide): CodeDeploy
+    rolls back by redeploying the last known good revision as a new deployment with a new
+    deployment ID (rollbackInfo links the two). Like any deployment it occupies its deployment
+    group until it ends, so a CreateDeployment meanwhile fails with
+    DeploymentLimitExceededException. Here it runs for the original's traffic-shift time on the
+    compressed clock and ends with the alias wholly on the version it restores (its AppSpec's
+    TargetVersion, the original's CurrentVersion).
+    """
+
+    def __init__(self, *args, hold_minutes: float, triggered_by: str, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.hold_minutes = hold_minutes
+        self.rollback_info = {
+            "rollbackTriggeringDeploymentId": triggered_by,
+            "rollbackMessage": f"Rollback of deployment {triggered_by}.",
+        }
+
+    def _lifecycle(self) -> None:
+        with self.lock:
+            if not self.active:
+                return
+            self.start_time = datetime.now(UTC)
+            self.status = "InProgress"
+            self.appspec = parse_appspec(appspec_content(self.revision))
+        self._sleep_minutes(self.hold_minutes)
+        with self.lock:
+            if not self.active:
+                return
+            spec = self.appspec
+            self.env.set_alias(spec.function_name, spec.alias, spec.target_version, {})
+            self._finish("Succeeded", None, None, rollback=False)
+
+
+def shift_minutes(routing: TrafficRouting) -> int:
+    """Minutes from the first traffic shift to the last."""
+    return shift_schedule(routing)[-1][0]

@@ -27,8 +27,10 @@ from .codedeploy import (
     DeploymentConfigError,
     DeploymentRun,
     GroupSettings,
+    RollbackRun,
     TrafficRouting,
     new_deployment_id,
+    shift_minutes,
 )
 from .faults import FaultRegistry
 from .lambda_patch import LambdaInvoker
@@ -137,13 +139,15 @@ class DeploymentEngine:
         return None
 
     def rollback_record(self, backend, run: DeploymentRun) -> str:
+        """Start the rollback deployment of `run`: a real deployment in this engine that holds
+        the group for the original's shift time (see codedeploy.RollbackRun)."""
         original = backend.deployments[run.deployment_id]
-        spec = run.appspec
+        revision = _swap_revision(run)
         record = cd_models.DeploymentInfo(
             original.application,
             original.deployment_group,
-            _swap_revision(run),
-            "CodeDeployDefault.LambdaAllAtOnce",
+            revision,
+            str(original.deployment_config_name),
             f"Rollback of {run.deployment_id}",
             None,
             None,
@@ -154,25 +158,22 @@ class DeploymentEngine:
             "codeDeployRollback",
         )
         record.deployment_id = new_deployment_id()
-        done = DeploymentRun(
+        rollback = RollbackRun(
             record.deployment_id,
-            run.group,
-            record.revision,
-            PREDEFINED_CONFIGS["CodeDeployDefault.LambdaAllAtOnce"],
+            GroupSettings(name=run.group.name),  # alarms do not stop a rollback
+            revision,
+            run.routing,
             run.env,
             self.minute_seconds,
             lambda _r: "",
+            hold_minutes=shift_minutes(run.routing),
+            triggered_by=run.deployment_id,
         )
-        done.record = record
-        done.appspec = spec
-        done.start_time = done.complete_time = run.complete_time
-        done.status = "Succeeded"
-        done.rollback_info = {
-            "rollbackTriggeringDeploymentId": run.deployment_id,
-            "rollbackMessage": f"Rollback of deployment {run.deployment_id}.",
-        }
+        rollback.record = record
+        record.status = rollback.status
         backend.deployments[record.deployment_id] = record
-        self.runs[record.deployment_id] = done
+        self.runs[record.deployment_id] = rollback
+        rollback.start()
         return record.deployment_id
 
 

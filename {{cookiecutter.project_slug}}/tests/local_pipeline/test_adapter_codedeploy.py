@@ -155,6 +155,35 @@ def test_alarm_stops_the_deployment_and_rolls_the_alias_back(aws, setup):
     assert alias(aws, s) == (s["v1"], {})
 
 
+def test_rollback_is_a_real_deployment_that_occupies_the_group(aws, setup):
+    """CodeDeploy rolls back with a new deployment ("Redeploy and roll back a deployment with
+    CodeDeploy"): until it ends, the group refuses the next release's deployment."""
+    s = setup(config="CodeDeployDefault.LambdaCanary10Percent30Minutes")  # 30 min = 1.5 s here
+    dep = deploy(aws, s)
+    wait_for(lambda: alias(aws, s)[1])
+    aws("codedeploy").stop_deployment(deploymentId=dep, autoRollbackEnabled=True)
+    rollback_id = aws("codedeploy").get_deployment(deploymentId=dep)["deploymentInfo"][
+        "rollbackInfo"
+    ]["rollbackDeploymentId"]
+    rollback = aws("codedeploy").get_deployment(deploymentId=rollback_id)["deploymentInfo"]
+    assert rollback["status"] in ("Created", "InProgress")
+    assert rollback["rollbackInfo"]["rollbackTriggeringDeploymentId"] == dep
+    assert alias(aws, s) == (s["v1"], {})  # traffic is back on the original version at once
+    with pytest.raises(ClientError) as err:
+        deploy(aws, s)
+    assert err.value.response["Error"]["Code"] == "DeploymentLimitExceededException"
+    assert rollback_id in err.value.response["Error"]["Message"]
+    listed = aws("codedeploy").list_deployments(
+        applicationName=s["app"], deploymentGroupName="live", includeOnlyStatuses=["InProgress"]
+    )["deployments"]
+    assert listed == [rollback_id]
+    info = wait_for(lambda: finished(aws, rollback_id), timeout=10)
+    assert info["status"] == "Succeeded"
+    assert alias(aws, s) == (s["v1"], {})
+    again = deploy(aws, s)  # the group is free again
+    aws("codedeploy").stop_deployment(deploymentId=again, autoRollbackEnabled=False)
+
+
 def test_injected_alarm_fault_trips_when_traffic_starts_shifting(aws, endpoint, setup):
     s = setup(config="CodeDeployDefault.LambdaAllAtOnce")
     endpoint.set_faults(
