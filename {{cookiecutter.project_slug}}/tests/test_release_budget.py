@@ -64,22 +64,17 @@ def budgets(tmp_path_factory):
         for strategy in allowed_strategies()
         for approval in (True, False)
     }
-    (work / "main.tf").write_text(
-        f"""
-module "budget" {{
-  for_each                 = jsondecode({json.dumps(json.dumps(cases))})
-  source                   = "{(TF / "release_budget").as_posix()}"
-  deployment_strategy      = each.value.deployment_strategy
-  manual_approval          = each.value.manual_approval
-  approval_timeout_seconds = {APPROVAL_TIMEOUT}
-  task_timeouts            = jsondecode({json.dumps(json.dumps(task_timeouts()))})
-}}
-
-output "budgets" {{
-  value = module.budget
-}}
-"""
-    )
+    # Terraform's JSON syntax: no HCL braces here, which cookiecutter would read as Jinja.
+    module = {
+        "for_each": cases,
+        "source": (TF / "release_budget").as_posix(),
+        "deployment_strategy": "${each.value.deployment_strategy}",
+        "manual_approval": "${each.value.manual_approval}",
+        "approval_timeout_seconds": APPROVAL_TIMEOUT,
+        "task_timeouts": task_timeouts(),
+    }
+    config = {"module": {"budget": module}, "output": {"budgets": {"value": "${module.budget}"}}}
+    (work / "main.tf.json").write_text(json.dumps(config, indent=2))
     for command in (["init", "-input=false", "-no-color"], ["apply", "-auto-approve", "-no-color"]):
         proc = subprocess.run(
             ["terraform", f"-chdir={work}", *command], capture_output=True, text=True, check=False

@@ -73,7 +73,9 @@ def test_flow_matches_the_contract():
         approve = states["ApproveProduction"]
         assert approve["Resource"].endswith("lambda:invoke.waitForTaskToken")
         assert approve["Parameters"]["Payload"]["task_token.$"] == "$$.Task.Token"
-        assert 0 < approve["TimeoutSeconds"] < definition()["TimeoutSeconds"]
+        # The machine outlasting the approval is checked on the real numbers in
+        # test_release_budget.py; here both are the renderer's sample value.
+        assert approve["TimeoutSeconds"] > 0
 
 
 def test_template_vars_match_the_lambdas():
