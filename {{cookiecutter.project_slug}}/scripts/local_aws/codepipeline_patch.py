@@ -132,6 +132,8 @@ def start_pipeline(
     request: dict[str, Any],
 ) -> str:
     """StartPipelineExecution (also what an EventBridge target does). Returns the execution id."""
+    if trigger["triggerType"] == "CloudWatchEvent" and not AUTOMATIC_TRIGGERS[0]:
+        raise RuntimeError("automatic pipeline triggers are off on this endpoint")
     name = pipeline_arn.split(":")[-1]
     model = _pipeline(account, region, name)
     try:
@@ -149,14 +151,22 @@ def start_pipeline(
     return run.execution_id
 
 
-def install(authorizer: Authorizer | None = None) -> PipelineEngine:
+AUTOMATIC_TRIGGERS = [True]
+
+
+def install(authorizer: Authorizer | None = None, *, automatic_triggers: bool = True):
     """Install the engine into moto's CodePipeline API and the EventBridge pipeline target.
 
     `authorizer`: called for every AWS action the pipeline role or the trigger role performs;
     raise PermissionError to deny. The default (RecordingAuthorizer) allows everything and is
     meant for unit tests only.
+    `automatic_triggers`: False keeps the executions AWS starts by itself (the one at
+    CreatePipeline, and EventBridge rule targets) from starting; StartPipelineExecution still
+    runs. For as long as scripts/local.py starts the state machine itself, an upload-triggered
+    execution would deploy every release twice.
     """
     set_authorizer(authorizer)
+    AUTOMATIC_TRIGGERS[0] = automatic_triggers
     events_patch.install(start_pipeline, ENGINE.authorizer)
     cls = cp_responses.CodePipelineResponse
     if getattr(cls, "_local_engine_installed", False):
@@ -178,6 +188,8 @@ def install(authorizer: Authorizer | None = None) -> PipelineEngine:
 
     def create_pipeline(self) -> str:
         body = original_create(self)
+        if not AUTOMATIC_TRIGGERS[0]:
+            return body
         model = _pipeline(self.current_account, self.region, self._get_param("pipeline")["name"])
         # "When you create a pipeline, it starts running automatically" (CodePipeline User Guide,
         # "Start a pipeline in CodePipeline"); trigger type CreatePipeline (API_ExecutionTrigger).
