@@ -479,9 +479,9 @@ class PipelineEngine:
     ) -> dict[str, str]:
         store = self._store(run)
         bucket = store["location"]
-        # Artifacts live at <pipeline name, 20 chars>/<artifact name, 10 chars>/<random key>
-        # (the "Input and output artifacts" page of the CodePipeline User Guide shows paths like
-        # MyFirstPipeline/SourceArti/1a2B3c4).
+        # Artifacts live at <pipeline name, 20 chars>/<artifact name, 10 chars>/<random key>, the
+        # layout seen in real artifact stores (e.g. MyFirstPipeline/SourceArti/1a2B3c4); AWS does
+        # not document it beyond "the pipeline name is truncated", so do not rely on the suffix.
         key = (
             f"{run.pipeline_name[:20]}/{name[:10]}/"
             f"{''.join(secrets.choice(ARTIFACT_KEY_CHARS) for _ in range(7))}"

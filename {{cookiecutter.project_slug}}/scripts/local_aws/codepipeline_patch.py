@@ -191,8 +191,8 @@ def install(authorizer: Authorizer | None = None, *, automatic_triggers: bool = 
         if not AUTOMATIC_TRIGGERS[0]:
             return body
         model = _pipeline(self.current_account, self.region, self._get_param("pipeline")["name"])
-        # "When you create a pipeline, it starts running automatically" (CodePipeline User Guide,
-        # "Start a pipeline in CodePipeline"); trigger type CreatePipeline (API_ExecutionTrigger).
+        # "When a pipeline is created, a pipeline execution starts automatically. This is the
+        # CreatePipeline trigger type" (User Guide, "Start a pipeline in CodePipeline").
         ENGINE.start(
             self.current_account,
             self.region,
