@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+import unicodedata
 
 # The rendered context arrives as JSON inside a raw string: ``tojson`` escapes quotes, backslashes and
 # non-ASCII, so no input value can break out of the literal or change this file's code.
@@ -60,6 +61,16 @@ CHOICES = {
 }
 
 SLUG_PATTERN = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
+# S3 general purpose bucket naming rules (docs.aws.amazon.com/AmazonS3/latest/userguide/
+# bucketnamingrules.html): reserved prefixes and suffixes. The slug starts every bucket name, and
+# teams name further resources after it, so it is held to both.
+RESERVED_BUCKET_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+RESERVED_BUCKET_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
+# Unicode categories that are not visible text: controls (incl. DEL, U+0085), format characters
+# (zero-width, bidi overrides), line/paragraph separators, surrogates, private use, unassigned.
+INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"})
+# Letters that render as blank space (Hangul fillers, braille blank, Mongolian vowel separator).
+BLANK_LOOKING = frozenset("\u115f\u1160\u3164\uffa0\u2800\u180e")
 # GitHub: owner is 1-39 letters/digits/single hyphens, not starting or ending with one; the repository
 # name is letters, digits, '.', '_' and '-', at most 100 characters, and neither '.' nor '..'.
 GITHUB_OWNER_PATTERN = re.compile(r"[A-Za-z0-9](-?[A-Za-z0-9])*")
@@ -83,8 +94,15 @@ def check_project_name(value: str) -> None:
         raise InputError("project_name", "is empty; give the service a name, e.g. 'Orders Service'")
     if len(value) > 100:
         raise InputError("project_name", f"is {len(value)} characters; use at most 100")
-    if any(ord(ch) < 32 for ch in value):
-        raise InputError("project_name", "contains a control character (newline, tab...); use plain text")
+    for ch in value:
+        if unicodedata.category(ch) in INVISIBLE_CATEGORIES:
+            raise InputError(
+                "project_name",
+                f"contains the invisible or control character U+{ord(ch):04X} "
+                f"({unicodedata.name(ch, 'unnamed')}); use plain visible text",
+            )
+    if not any(not ch.isspace() and ch not in BLANK_LOOKING for ch in value):
+        raise InputError("project_name", "has no visible character; give the service a name, e.g. 'Orders Service'")
 
 
 def check_project_slug(value: str) -> None:
@@ -94,6 +112,18 @@ def check_project_slug(value: str) -> None:
             f"{value!r} is not a valid slug; use lowercase letters, digits and single hyphens, "
             "starting with a letter and not ending with a hyphen (e.g. 'orders-service')",
         )
+    for prefix in RESERVED_BUCKET_PREFIXES:
+        if (value + "-").startswith(prefix):
+            raise InputError(
+                "project_slug",
+                f"{value!r} would start the S3 bucket names with {prefix!r}, a prefix AWS reserves; "
+                "choose a slug that does not start with it",
+            )
+    for suffix in RESERVED_BUCKET_SUFFIXES:
+        if value.endswith(suffix):
+            raise InputError(
+                "project_slug", f"{value!r} ends with {suffix!r}, a suffix AWS reserves for S3 names; drop it"
+            )
     for kind, pattern, limit in DERIVED_NAMES:
         name = pattern.format(slug=value)
         if len(name) > limit:
@@ -120,12 +150,14 @@ def check_github_repository(value: str) -> None:
         and GITHUB_OWNER_PATTERN.fullmatch(owner) is not None
         and GITHUB_NAME_PATTERN.fullmatch(name) is not None
         and name not in (".", "..")
+        and not name.lower().endswith(".git")
     )
     if not valid:
         raise InputError(
             "github_repository",
             f"{value!r} is not of the form owner/name (e.g. 'my-org/orders-service'); the owner is letters, "
-            "digits and single hyphens, the name letters, digits, '.', '_' and '-'",
+            "digits and single hyphens, the name letters, digits, '.', '_' and '-', without a '.git' "
+            "ending (the OIDC trust compares the bare name)",
         )
 
 
@@ -136,6 +168,13 @@ def check_choice(field: str, value: str) -> None:
 
 
 def check_notification_email(value: str) -> None:
+    if "{" in value or "}" in value:
+        # ${...} and %{...} are template syntax inside Terraform strings.
+        raise InputError(
+            "notification_email",
+            f"{value!r} contains a curly brace; Terraform reads dollar-brace and percent-brace as "
+            "template syntax. Give a plain address like ops@example.com",
+        )
     if value and (len(value) > 254 or not EMAIL_PATTERN.fullmatch(value)):
         raise InputError(
             "notification_email",

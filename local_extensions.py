@@ -1,0 +1,65 @@
+"""Checks cookiecutter runs before the pre-generation hook can (loaded via ``_extensions``).
+
+cookiecutter 2.7.1 (generate.py, generate_files) renders the project directory name
+``{{cookiecutter.project_slug}}`` and creates it -- parents included -- before it runs
+hooks/pre_gen_project.py. A slug such as ``../x`` or ``a/b`` would therefore create directories
+outside (or beside) the output directory before any validation, and a failed hook only removes the
+last one. cookiecutter puts the template root on sys.path while it generates, so this module is
+importable as ``local_extensions``; its preprocess step turns that one directory-name template into
+``{{ cookiecutter.project_slug | project_directory }}``, and the filter refuses anything that is not
+a plain slug before a single directory exists.
+
+It also turns a Jinja syntax error in an answer (cookiecutter renders every answer as a template)
+into one line instead of a traceback. Both errors subclass an exception cookiecutter's command line
+prints as a single line and exits 1 on.
+"""
+
+from __future__ import annotations
+
+import re
+
+from cookiecutter.exceptions import FailedHookException
+from jinja2 import Environment, TemplateSyntaxError
+from jinja2.ext import Extension
+
+# Same rule as hooks/pre_gen_project.py SLUG_PATTERN (which explains it in full).
+SLUG_PATTERN = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
+PROJECT_DIR_TEMPLATE = re.compile(r"\{\{\s*cookiecutter\.project_slug\s*\}\}")
+
+
+class InvalidAnswer(FailedHookException):
+    """An answer cookiecutter cannot use; the message is the single line the user sees."""
+
+
+def project_directory(slug: object) -> str:
+    text = str(slug)
+    if not SLUG_PATTERN.fullmatch(text):
+        raise InvalidAnswer(
+            f"ERROR: project_slug: {text!r} is not a valid slug (it names the project directory); "
+            "use lowercase letters, digits and single hyphens, starting with a letter and not "
+            "ending with a hyphen (e.g. 'orders-service'). Nothing was created."
+        )
+    return text
+
+
+class SafeProjectDirectoryExtension(Extension):
+    def __init__(self, environment: Environment) -> None:
+        super().__init__(environment)
+        environment.filters["project_directory"] = project_directory
+        # A plain environment, only to parse answers without recursing into this preprocess.
+        self._parser = Environment()
+
+    def preprocess(self, source: str, name: str | None, filename: str | None = None) -> str:
+        if name is not None:  # template files: parsed and reported by cookiecutter itself
+            return source
+        if PROJECT_DIR_TEMPLATE.fullmatch(source):
+            return "{{ cookiecutter.project_slug | project_directory }}"
+        try:
+            self._parser.parse(source)
+        except TemplateSyntaxError as err:
+            raise InvalidAnswer(
+                f"ERROR: the answer {source!r} is not valid: cookiecutter reads '{{{{', '{{%' and "
+                f"'{{#' in any answer as Jinja template syntax ({err.message}); remove them, or "
+                "write a literal brace pair as {{ '{{' }}. Nothing was created."
+            ) from None
+        return source
