@@ -18,6 +18,8 @@ Environment:
   TF_STATE_BUCKET     state bucket (terraform/bootstrap output state_bucket) for the S3 backend
   AWS_REGION          region of the state bucket
   TF_STATE_KEY        state object key (default release-pipeline/terraform.tfstate)
+  TF_STATE_KMS_KEY_ARN  state key (terraform/bootstrap output state_kms_key_arn), the backend's
+                      kms_key_id: with encrypt=true and no key, S3 would store state with SSE-S3
   TF_VAR_FILES        extra -var-file paths for plan/drift, separated by os.pathsep (':' on Linux)
   TERRAFORM_BIN       terraform executable (default: terraform on PATH)
 
@@ -123,8 +125,14 @@ def provider_source(env: Mapping[str, str]) -> tuple[str | None, str]:
         path = Path(candidate.replace("~", home, 1))
         if (path / AWS_PROVIDER_DIR).is_dir():
             resolved = str(path.resolve())
-            return resolved, f"terraform providers: mirror {resolved} (found; TF_PROVIDER_MIRROR overrides)"
-    return None, "terraform providers: public registry (no mirror found; TF_PROVIDER_MIRROR sets one)"
+            return (
+                resolved,
+                f"terraform providers: mirror {resolved} (found; TF_PROVIDER_MIRROR overrides)",
+            )
+    return (
+        None,
+        "terraform providers: public registry (no mirror found; TF_PROVIDER_MIRROR sets one)",
+    )
 
 
 def provider_unreachable(output: str) -> bool:
@@ -150,6 +158,21 @@ def var_files_from(env: Mapping[str, str], cli_var_files: Sequence[str]) -> tupl
 def backend_config(env: Mapping[str, str]) -> list[str]:
     """-backend-config arguments for the main root's partial `backend "s3" {}` block."""
     missing = [name for name in ("TF_STATE_BUCKET", "AWS_REGION") if not env.get(name, "").strip()]
+    kms_key = env.get("TF_STATE_KMS_KEY_ARN", "").strip()
+    if not missing and not kms_key:
+        # encrypt=true without kms_key_id sends SSE-S3 (AES256), overriding the bucket's default
+        # SSE-KMS key (Terraform S3 backend docs, "kms_key_id"; Amazon S3 User Guide, "Setting
+        # default server-side encryption behavior": a request's own SSE header wins).
+        raise WrapperError(
+            "TF_STATE_KMS_KEY_ARN is not set; the S3 backend needs the state key's ARN "
+            "(terraform/bootstrap output state_kms_key_arn, e.g. "
+            "arn:aws:kms:us-east-2:123456789012:key/...) so state is encrypted with it"
+        )
+    if kms_key and not kms_key.startswith("arn:"):
+        raise WrapperError(
+            f"TF_STATE_KMS_KEY_ARN={kms_key!r} is not a KMS key ARN; use terraform/bootstrap's "
+            "output state_kms_key_arn (arn:aws:kms:<region>:<account>:key/<id>)"
+        )
     if missing:
         raise WrapperError(
             f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set; "
@@ -163,6 +186,7 @@ def backend_config(env: Mapping[str, str]) -> list[str]:
         "region": env["AWS_REGION"].strip(),
         "use_lockfile": "true",
         "encrypt": "true",
+        "kms_key_id": kms_key,
     }
     return [f"-backend-config={name}={value}" for name, value in settings.items()]
 

@@ -1,5 +1,10 @@
 # One customer managed key encrypts the artifact bucket, the Lambda environments, every log group and
 # the SNS topic, so one key policy says which AWS services may use it.
+#
+# The CI roles (terraform/bootstrap) get this key through this policy, naming them by exact ARN, not
+# through IAM policies conditioned on a Project tag: whoever may tag a key could take it over that way,
+# and tag-based authorization takes up to five minutes after tagging, long enough to fail the first
+# apply midway (AWS KMS Developer Guide, "ABAC for AWS KMS"; "Key policies in AWS KMS").
 resource "aws_kms_key" "pipeline" {
   description             = "${local.name} release pipeline: artifacts, logs, Lambda environment, notifications"
   enable_key_rotation     = true
@@ -17,6 +22,57 @@ resource "aws_kms_key" "pipeline" {
         Resource  = "*"
       },
       {
+        # The apply role administers this key (it created it; the key policy is where that power
+        # lives, see the bootstrap's CreateKey statement).
+        Sid       = "CiApplyRoleAdministersKey"
+        Effect    = "Allow"
+        Principal = { AWS = local.arns.ci_roles.apply }
+        Action = [
+          "kms:DescribeKey", "kms:GetKeyPolicy", "kms:GetKeyRotationStatus", "kms:ListResourceTags",
+          "kms:EnableKeyRotation", "kms:PutKeyPolicy", "kms:UpdateKeyDescription", "kms:ScheduleKeyDeletion",
+          "kms:TagResource", "kms:UntagResource", "kms:CreateAlias", "kms:UpdateAlias", "kms:DeleteAlias",
+        ]
+        Resource = "*"
+      },
+      {
+        # Uploads to the SSE-KMS artifact bucket (releases/, pipeline/source.zip) and Lambda
+        # functions created with this key for their environment, only through those services.
+        Sid       = "CiApplyRoleUsesKeyThroughS3AndLambda"
+        Effect    = "Allow"
+        Principal = { AWS = local.arns.ci_roles.apply }
+        Action    = ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"]
+        Resource  = "*"
+        Condition = { StringEquals = { "kms:ViaService" = ["s3.${local.region}.amazonaws.com", "lambda.${local.region}.amazonaws.com"] } }
+      },
+      {
+        # Lambda creates a grant on the key for each function's environment; only AWS services may
+        # receive grants from the apply role (AWS KMS Developer Guide, "kms:GrantIsForAWSResource").
+        Sid       = "CiApplyRoleGrantsOnlyToAwsServices"
+        Effect    = "Allow"
+        Principal = { AWS = local.arns.ci_roles.apply }
+        Action    = "kms:CreateGrant"
+        Resource  = "*"
+        Condition = { Bool = { "kms:GrantIsForAWSResource" = "true" } }
+      },
+      {
+        Sid       = "CiPlanRoleReadsKey"
+        Effect    = "Allow"
+        Principal = { AWS = local.arns.ci_roles.plan }
+        Action    = ["kms:DescribeKey", "kms:GetKeyPolicy", "kms:GetKeyRotationStatus", "kms:ListResourceTags"]
+        Resource  = "*"
+      },
+      {
+        # lambda:GetFunction returns environment variables encrypted with this key, and Lambda
+        # decrypts them for a caller allowed kms:Decrypt. Without it every plan and drift check shows
+        # the environments as changed (Lambda Developer Guide, "Securing Lambda environment variables").
+        Sid       = "CiPlanRoleReadsFunctionEnvironments"
+        Effect    = "Allow"
+        Principal = { AWS = local.arns.ci_roles.plan }
+        Action    = "kms:Decrypt"
+        Resource  = "*"
+        Condition = { StringEquals = { "kms:ViaService" = "lambda.${local.region}.amazonaws.com" } }
+      },
+      {
         Sid       = "CloudWatchLogsForThisProject"
         Effect    = "Allow"
         Principal = { Service = "logs.${local.region}.amazonaws.com" }
@@ -24,10 +80,7 @@ resource "aws_kms_key" "pipeline" {
         Resource  = "*"
         Condition = {
           ArnLike = {
-            "kms:EncryptionContext:aws:logs:arn" = [
-              "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/lambda/${local.name}-*",
-              "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/vendedlogs/states/${local.name}-*",
-            ]
+            "kms:EncryptionContext:aws:logs:arn" = values(local.arns.log_groups)
           }
         }
       },
@@ -45,14 +98,14 @@ resource "aws_kms_key" "pipeline" {
 }
 
 resource "aws_kms_alias" "pipeline" {
-  name          = "alias/${local.name}-pipeline"
+  name          = local.names.kms_alias
   target_key_id = aws_kms_key.pipeline.key_id
 }
 
 resource "aws_s3_bucket" "artifacts" {
   #checkov:skip=CKV_AWS_18:Server access logs would need a second bucket that cannot use SSE-KMS; only the pipeline roles touch this bucket, audit them with CloudTrail S3 data events instead.
   #checkov:skip=CKV_AWS_144:Artifacts are rebuilt from git by scripts/package.py and deployed versions live on in Lambda; a replica in a second region buys nothing.
-  bucket = "${local.name}-artifacts-${local.account_id}"
+  bucket = local.names.artifact_bucket
 }
 
 resource "aws_s3_bucket_ownership_controls" "artifacts" {

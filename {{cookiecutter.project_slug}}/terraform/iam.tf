@@ -4,7 +4,7 @@
 
 locals {
   app_function_and_qualifiers = [aws_lambda_function.app.arn, "${aws_lambda_function.app.arn}:*"]
-  deployment_group_arns       = [for alias in local.release_aliases : "${local.deployment_group_arn}/${alias}"]
+  deployment_group_arns       = values(local.arns.deployment_groups)
   deployment_config_arn       = "arn:${local.partition}:codedeploy:${local.region}:${local.account_id}:deploymentconfig:CodeDeployDefault.Lambda${var.deployment_strategy}"
 
   xray_statement = {
@@ -142,7 +142,7 @@ data "aws_iam_policy_document" "lambda_assume" {
 resource "aws_iam_role" "pipeline_function" {
   for_each = local.pipeline_functions
 
-  name                 = "${local.pipeline_function_names[each.key]}-role"
+  name                 = local.names.roles[each.key]
   description          = "Execution role of ${local.pipeline_function_names[each.key]}"
   assume_role_policy   = data.aws_iam_policy_document.lambda_assume.json
   permissions_boundary = local.permissions_boundary_arn
@@ -178,7 +178,7 @@ resource "aws_iam_role_policy" "pipeline_function" {
 }
 
 resource "aws_iam_role" "app" {
-  name                 = "${local.app_function_name}-role"
+  name                 = local.names.roles.app
   description          = "Execution role of ${local.app_function_name}"
   assume_role_policy   = data.aws_iam_policy_document.lambda_assume.json
   permissions_boundary = local.permissions_boundary_arn
@@ -209,8 +209,10 @@ resource "aws_iam_role_policy" "app" {
 
 # ---------------------------------------------------------------- CodeDeploy
 
+# The trust policy AWS documents for the CodeDeploy service role ("Step 2: Create a service role for
+# CodeDeploy", CodeDeploy User Guide) has no aws:SourceAccount condition; none is added.
 resource "aws_iam_role" "codedeploy" {
-  name        = "${local.name}-codedeploy-role"
+  name        = local.names.roles.codedeploy
   description = "CodeDeploy shifts traffic between versions of ${local.app_function_name}"
   assume_role_policy = jsonencode({
     Version = "2012-10-17"
@@ -218,7 +220,6 @@ resource "aws_iam_role" "codedeploy" {
       Effect    = "Allow"
       Principal = { Service = "codedeploy.amazonaws.com" }
       Action    = "sts:AssumeRole"
-      Condition = { StringEquals = { "aws:SourceAccount" = local.account_id } }
     }]
   })
   permissions_boundary = local.permissions_boundary_arn

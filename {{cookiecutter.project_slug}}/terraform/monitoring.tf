@@ -3,7 +3,7 @@
 resource "aws_cloudwatch_metric_alarm" "app_errors" {
   for_each = local.release_aliases
 
-  alarm_name        = "${local.name}-app-errors-${each.key}"
+  alarm_name        = local.names.alarms[each.key]
   alarm_description = "Errors of ${local.app_function_name} through its ${each.key} alias. CodeDeploy stops and rolls back a deployment of that alias while this is in ALARM."
   namespace         = "AWS/Lambda"
   metric_name       = "Errors"
@@ -25,7 +25,7 @@ resource "aws_cloudwatch_metric_alarm" "app_errors" {
 # ---------------------------------------------------------------- Release notifications
 
 resource "aws_sns_topic" "release_events" {
-  name              = "${local.name}-release-events"
+  name              = local.names.topic
   display_name      = "${local.name} releases"
   kms_master_key_id = aws_kms_key.pipeline.arn
 }
@@ -49,7 +49,7 @@ resource "aws_sns_topic_policy" "release_events" {
         Principal = { Service = "cloudwatch.amazonaws.com" }
         Action    = "sns:Publish"
         Resource  = aws_sns_topic.release_events.arn
-        Condition = { ArnLike = { "aws:SourceArn" = "arn:${local.partition}:cloudwatch:${local.region}:${local.account_id}:alarm:${local.name}-app-errors-*" } }
+        Condition = { ArnEquals = { "aws:SourceArn" = values(local.arns.alarms) } }
       },
       {
         # Replacing the default topic policy must not lock the account's own principals out.
@@ -75,7 +75,7 @@ resource "aws_sns_topic_subscription" "email" {
 }
 
 resource "aws_cloudwatch_event_rule" "release_status" {
-  name        = "${local.name}-release-status"
+  name        = local.names.rules.release_status
   description = "Final status of every ${local.state_machine_name} execution"
   event_pattern = jsonencode({
     source      = ["aws.states"]

@@ -3,15 +3,17 @@
 # passes that file to the state machine and fails when the execution fails.
 
 resource "aws_iam_role" "codepipeline" {
-  name        = "${local.name}-codepipeline-role"
+  name        = local.names.roles.codepipeline
   description = "Runs the ${local.pipeline_name} pipeline"
+  # The trust policy AWS documents for the CodePipeline service role ("Create the CodePipeline service
+  # role (CLI)", CodePipeline User Guide) has no aws:SourceAccount/SourceArn condition, and the
+  # CodePipeline guide documents no confused-deputy keys for it, so none is added here.
   assume_role_policy = jsonencode({
     Version = "2012-10-17"
     Statement = [{
       Effect    = "Allow"
       Principal = { Service = "codepipeline.amazonaws.com" }
       Action    = "sts:AssumeRole"
-      Condition = { StringEquals = { "aws:SourceAccount" = local.account_id } }
     }]
   })
   permissions_boundary = local.permissions_boundary_arn
@@ -27,19 +29,21 @@ resource "aws_iam_role_policy" "codepipeline" {
         Sid      = "ReadSourceObject"
         Effect   = "Allow"
         Action   = ["s3:GetObject", "s3:GetObjectVersion"]
-        Resource = "${aws_s3_bucket.artifacts.arn}/${local.pipeline_source_key}"
+        Resource = "${local.arns.artifact_bucket}/${local.pipeline_source_key}"
       },
       {
-        Sid      = "CheckSourceBucket"
-        Effect   = "Allow"
-        Action   = ["s3:GetBucketVersioning", "s3:GetBucketLocation"]
-        Resource = aws_s3_bucket.artifacts.arn
+        Sid    = "CheckSourceBucket"
+        Effect = "Allow"
+        # GetBucketAcl is in AWS's documented minimum service-role policy for S3 artifact stores
+        # (CodePipeline User Guide, "Manage the CodePipeline service role").
+        Action   = ["s3:GetBucketVersioning", "s3:GetBucketAcl", "s3:GetBucketLocation"]
+        Resource = local.arns.artifact_bucket
       },
       {
         Sid      = "ArtifactStore"
         Effect   = "Allow"
-        Action   = ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"]
-        Resource = "${aws_s3_bucket.artifacts.arn}/${local.pipeline_artifacts_prefix}*"
+        Action   = ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:PutObjectAcl"]
+        Resource = "${local.arns.artifact_bucket}/${local.pipeline_artifacts_prefix}*"
       },
       {
         Sid      = "EncryptArtifacts"
@@ -51,16 +55,21 @@ resource "aws_iam_role_policy" "codepipeline" {
         Sid      = "StartRelease"
         Effect   = "Allow"
         Action   = ["states:StartExecution", "states:DescribeStateMachine"]
-        Resource = aws_sfn_state_machine.release.arn
+        Resource = local.arns.state_machine
       },
       {
         Sid      = "FollowRelease"
         Effect   = "Allow"
         Action   = ["states:DescribeExecution", "states:StopExecution"]
-        Resource = "arn:${local.partition}:states:${local.region}:${local.account_id}:execution:${local.state_machine_name}:*"
+        Resource = "${local.arns.executions}:*"
       },
     ]
   })
+}
+
+locals {
+  # Source action name; the EventBridge target's revision override names it too.
+  pipeline_source_action = "ReleaseUpload"
 }
 
 resource "aws_codepipeline" "release" {
@@ -83,7 +92,7 @@ resource "aws_codepipeline" "release" {
     name = "Source"
 
     action {
-      name             = "ReleaseUpload"
+      name             = local.pipeline_source_action
       category         = "Source"
       owner            = "AWS"
       provider         = "S3"
@@ -125,7 +134,7 @@ resource "aws_codepipeline" "release" {
 # ---------------------------------------------------------------- Trigger: S3 Object Created → pipeline
 
 resource "aws_cloudwatch_event_rule" "artifact_uploaded" {
-  name        = "${local.name}-artifact-uploaded"
+  name        = local.names.rules.artifact_uploaded
   description = "Starts ${local.pipeline_name} when a release is uploaded to ${local.pipeline_source_key}"
   event_pattern = jsonencode({
     source      = ["aws.s3"]
@@ -138,7 +147,7 @@ resource "aws_cloudwatch_event_rule" "artifact_uploaded" {
 }
 
 resource "aws_iam_role" "pipeline_trigger" {
-  name        = "${local.name}-pipeline-trigger-role"
+  name        = local.names.roles.pipeline_trigger
   description = "Lets the ${local.name}-artifact-uploaded rule start ${local.pipeline_name}"
   assume_role_policy = jsonencode({
     Version = "2012-10-17"
@@ -148,7 +157,7 @@ resource "aws_iam_role" "pipeline_trigger" {
       Action    = "sts:AssumeRole"
       Condition = {
         StringEquals = { "aws:SourceAccount" = local.account_id }
-        ArnEquals    = { "aws:SourceArn" = "arn:${local.partition}:events:${local.region}:${local.account_id}:rule/${local.name}-artifact-uploaded" }
+        ArnEquals    = { "aws:SourceArn" = local.arns.rules.artifact_uploaded }
       }
     }]
   })
@@ -164,7 +173,7 @@ resource "aws_iam_role_policy" "pipeline_trigger" {
       Sid      = "StartReleasePipeline"
       Effect   = "Allow"
       Action   = "codepipeline:StartPipelineExecution"
-      Resource = aws_codepipeline.release.arn
+      Resource = local.arns.pipeline
     }]
   })
 }
@@ -174,4 +183,22 @@ resource "aws_cloudwatch_event_target" "artifact_uploaded" {
   target_id = "release-pipeline"
   arn       = aws_codepipeline.release.arn
   role_arn  = aws_iam_role.pipeline_trigger.arn
+
+  # Pin the run to the uploaded object version: a run waiting in the QUEUED pipeline would otherwise
+  # read whatever pipeline/source.zip is newest when it starts. The template is the
+  # StartPipelineExecution body with a source revision override ("Start a pipeline with a source
+  # revision override" and "Connecting to Amazon S3 source actions with a source enabled for events",
+  # CodePipeline User Guide; SourceRevisionOverride, CodePipeline API Reference).
+  input_transformer {
+    input_paths = {
+      revisionValue = "$.detail.object.version-id"
+    }
+    input_template = jsonencode({
+      sourceRevisions = [{
+        actionName    = local.pipeline_source_action
+        revisionType  = "S3_OBJECT_VERSION_ID"
+        revisionValue = "<revisionValue>"
+      }]
+    })
+  }
 }

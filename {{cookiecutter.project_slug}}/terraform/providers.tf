@@ -13,19 +13,30 @@ data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
 data "aws_region" "current" {}
 
-# Names and ARNs shared by every file. Each name below is listed in hooks/pre_gen_project.py, which
+# Names and ARNs shared by every file come from ./names, the module terraform/bootstrap also uses to
+# grant the CI roles exactly these resources. Each name is listed in hooks/pre_gen_project.py, which
 # limits the slug so the longest of them still fits AWS's length limits.
+module "names" {
+  source     = "./names"
+  project    = var.project
+  account_id = data.aws_caller_identity.current.account_id
+  region     = data.aws_region.current.name
+  partition  = data.aws_partition.current.partition
+}
+
 locals {
   name       = var.project
   account_id = data.aws_caller_identity.current.account_id
   partition  = data.aws_partition.current.partition
   region     = data.aws_region.current.name
+  names      = module.names.names
+  arns       = module.names.arns
 
-  app_function_name  = "${local.name}-app"
-  state_machine_name = "${local.name}-release"
-  pipeline_name      = "${local.name}-release"
-  codedeploy_app     = "${local.name}-app"
-  release_aliases    = toset(["staging", "production"])
+  app_function_name  = local.names.app_function
+  state_machine_name = local.names.state_machine
+  pipeline_name      = local.names.pipeline
+  codedeploy_app     = local.names.codedeploy_app
+  release_aliases    = toset(local.names.release_aliases)
 
   # The object whose creation starts a release (see scripts/package.py upload).
   pipeline_source_key = "pipeline/source.zip"
@@ -34,8 +45,7 @@ locals {
   pipeline_artifacts_prefix = "${substr(local.pipeline_name, 0, 20)}/"
 
   # CodeDeploy ARNs are built from names: the resources do not export the ones IAM needs.
-  codedeploy_app_arn   = "arn:${local.partition}:codedeploy:${local.region}:${local.account_id}:application:${local.codedeploy_app}"
-  deployment_group_arn = "arn:${local.partition}:codedeploy:${local.region}:${local.account_id}:deploymentgroup:${local.codedeploy_app}"
+  codedeploy_app_arn = local.arns.codedeploy_app
 
   # Roles get the bootstrap's permissions boundary so the CI apply role cannot create a role more
   # powerful than this stack needs (see terraform/bootstrap/iam.tf).

@@ -1,12 +1,12 @@
 resource "aws_cloudwatch_log_group" "state_machine" {
   # The /aws/vendedlogs/ prefix keeps Step Functions from growing the account's log resource policy.
-  name              = "/aws/vendedlogs/states/${local.state_machine_name}"
+  name              = local.names.log_groups.state_machine
   retention_in_days = var.log_retention_days
   kms_key_id        = aws_kms_key.pipeline.arn
 }
 
 resource "aws_iam_role" "state_machine" {
-  name        = "${local.name}-state-machine-role"
+  name        = local.names.roles.state_machine
   description = "Runs the ${local.state_machine_name} state machine"
   assume_role_policy = jsonencode({
     Version = "2012-10-17"
@@ -71,6 +71,7 @@ output "release_budget" {
 }
 
 resource "aws_sfn_state_machine" "release" {
+  #checkov:skip=CKV_AWS_285:Execution data is left out of the logs on purpose: it carries the approval task token and release inputs; failures are logged at ERROR and every input and output stays in the execution history.
   name     = local.state_machine_name
   type     = "STANDARD"
   role_arn = aws_iam_role.state_machine.arn
@@ -91,9 +92,13 @@ resource "aws_sfn_state_machine" "release" {
   })
 
   logging_configuration {
-    log_destination        = "${aws_cloudwatch_log_group.state_machine.arn}:*"
-    include_execution_data = true
-    level                  = "ALL"
+    log_destination = "${aws_cloudwatch_log_group.state_machine.arn}:*"
+    # ERROR without execution data: ALL with execution data would write every state's input and
+    # output, including the approval task token, to CloudWatch Logs. ERROR logs failed, timed-out and
+    # aborted executions and failed states, without their data ("Log levels for Step Functions
+    # execution events", Step Functions Developer Guide). Inputs remain in the execution history.
+    include_execution_data = false
+    level                  = "ERROR"
   }
 
   tracing_configuration {

@@ -162,25 +162,29 @@ variable "app_timeout_seconds" {
   }
 }
 
+# Reserved concurrency is opt-in: Lambda keeps at least 100 unreserved concurrent executions per
+# account, and new accounts start with a concurrency quota low enough that any reservation fails
+# ("Configuring reserved concurrency", Lambda Developer Guide). Set these once the account's quota
+# (Service Quotas, "Concurrent executions") leaves room for them.
 variable "app_reserved_concurrency" {
   type        = number
-  description = "Reserved concurrency of the application: caps its scaling and guarantees it capacity. Accounts must keep 100 unreserved executions; on an account with a low concurrency quota use -1 (no reservation)."
-  default     = 10
+  description = "Reserved concurrency of the application (caps its scaling and guarantees it capacity). null (default): no reservation. The account must keep 100 unreserved executions."
+  default     = null
 
   validation {
-    condition     = var.app_reserved_concurrency == -1 || var.app_reserved_concurrency >= 1
-    error_message = "app_reserved_concurrency must be -1 (no reservation) or at least 1 (0 would throttle every invocation)."
+    condition     = var.app_reserved_concurrency == null || try(var.app_reserved_concurrency >= 1 && floor(var.app_reserved_concurrency) == var.app_reserved_concurrency, false)
+    error_message = "app_reserved_concurrency must be null (no reservation) or a whole number of at least 1 (0 would throttle every invocation); the account must keep 100 unreserved executions."
   }
 }
 
 variable "pipeline_reserved_concurrency" {
   type        = number
-  description = "Reserved concurrency of each pipeline function. Releases are queued one at a time, so 2 leaves room for a retry. Use -1 on accounts with a low concurrency quota."
-  default     = 2
+  description = "Reserved concurrency of each pipeline function. null (default): no reservation. Releases are queued one at a time, so 2 leaves room for a retry once the account's quota allows it."
+  default     = null
 
   validation {
-    condition     = var.pipeline_reserved_concurrency == -1 || var.pipeline_reserved_concurrency >= 1
-    error_message = "pipeline_reserved_concurrency must be -1 (no reservation) or at least 1 (0 would throttle every invocation)."
+    condition     = var.pipeline_reserved_concurrency == null || try(var.pipeline_reserved_concurrency >= 1 && floor(var.pipeline_reserved_concurrency) == var.pipeline_reserved_concurrency, false)
+    error_message = "pipeline_reserved_concurrency must be null (no reservation) or a whole number of at least 1 (0 would throttle every invocation); the account must keep 100 unreserved executions."
   }
 }
 

@@ -72,7 +72,10 @@ def planned_roles(tmp_path_factory) -> dict[str, dict]:
             ClientIDList=["sts.amazonaws.com"],
             ThumbprintList=["6938fd4d98bab03faadb97b34396831e3780aea1"],
         )
-        work = tmp_path_factory.mktemp("bootstrap")
+        # The bootstrap takes its names from ../names (shared with terraform/): copy both.
+        work = tmp_path_factory.mktemp("roots") / "bootstrap"
+        work.mkdir()
+        shutil.copytree(BOOTSTRAP.parent / "names", work.parent / "names")
         for path in BOOTSTRAP.iterdir():
             if path.is_file() and (path.suffix == ".tf" or path.name == ".terraform.lock.hcl"):
                 shutil.copy(path, work / path.name)

@@ -1,13 +1,15 @@
 # GitHub Actions reach AWS through OIDC only (no stored keys), as two roles:
-# - <project>-github-plan: pull requests of this repository; reads the stack, writes only the state lock.
+# - <project>-github-plan: pull requests of this repository and the scheduled drift check; reads the
+#   stack and its state (plans run with -lock=false, so it writes nothing, not even the lock).
 # - <project>-github-apply: jobs running in the repository's "production" environment (protect it with
-#   required reviewers / branch rules in GitHub); manages the stack's resources by name prefix.
+#   required reviewers / branch rules in GitHub); manages the stack's resources by their exact ARNs
+#   (terraform/names), uploads releases and follows them.
 # Neither can touch the other, itself, the bootstrap state or the permissions boundary.
 
 resource "aws_iam_openid_connect_provider" "github" {
   count = var.create_oidc_provider ? 1 : 0
 
-  url            = "https://${local.arn.oidc_github_host}"
+  url            = "https://${local.oidc_github_host}"
   client_id_list = ["sts.amazonaws.com"]
   # AWS validates GitHub's certificate against its own trust store; the provider still requires a
   # value, and this is GitHub's published intermediate thumbprint.
@@ -16,7 +18,7 @@ resource "aws_iam_openid_connect_provider" "github" {
 
 data "aws_iam_openid_connect_provider" "github" {
   count = var.create_oidc_provider ? 0 : 1
-  url   = "https://${local.arn.oidc_github_host}"
+  url   = "https://${local.oidc_github_host}"
 }
 
 locals {
@@ -32,84 +34,91 @@ locals {
     apply = ["repo:${var.github_repository}:environment:production"]
   }
 
-  state_object = "${aws_s3_bucket.state.arn}/${var.state_key}"
-  state_lock   = "${aws_s3_bucket.state.arn}/${var.state_key}.tflock"
+  state_bucket_arn = "arn:${local.partition}:s3:::${local.state_bucket_name}"
+  state_object     = "${local.state_bucket_arn}/${var.state_key}"
+  state_lock       = "${local.state_bucket_arn}/${var.state_key}.tflock"
+
+  # The state key works for S3 objects of the state bucket only. The bucket uses an S3 Bucket Key, so
+  # the encryption context S3 sends is the bucket ARN (Amazon S3 User Guide, "Reducing the cost of
+  # SSE-KMS with Amazon S3 Bucket Keys"; AWS KMS Developer Guide, "kms:ViaService").
+  state_key_only_through_state_bucket = {
+    StringEquals = {
+      "kms:ViaService"                   = "s3.${local.region}.amazonaws.com"
+      "kms:EncryptionContext:aws:s3:arn" = local.state_bucket_arn
+    }
+  }
+
+  release_objects = ["${local.arns.artifact_bucket}/releases/*", "${local.arns.artifact_bucket}/pipeline/source.zip"]
 
   # Terraform reads every resource of the stack on refresh: bucket configuration, functions, roles,
-  # logs, keys, topic, rules, state machine, pipeline, CodeDeploy and alarms, all by name prefix.
+  # logs, topic, rules, state machine, pipeline, CodeDeploy and alarms, all by exact ARN. The pipeline
+  # key is read through its key policy (terraform/artifacts.tf), which names these roles.
   read_stack_statements = [
     {
       Sid      = "ReadArtifactBucketConfiguration"
       Effect   = "Allow"
       Action   = ["s3:GetBucket*", "s3:GetAccelerateConfiguration", "s3:GetEncryptionConfiguration", "s3:GetLifecycleConfiguration", "s3:GetReplicationConfiguration", "s3:ListBucket"]
-      Resource = local.arn.artifact_bucket
+      Resource = local.arns.artifact_bucket
     },
     {
       Sid      = "ReadFunctions"
       Effect   = "Allow"
       Action   = ["lambda:GetFunction", "lambda:GetFunctionConfiguration", "lambda:GetFunctionConcurrency", "lambda:GetFunctionCodeSigningConfig", "lambda:GetRuntimeManagementConfig", "lambda:GetFunctionRecursionConfig", "lambda:GetAlias", "lambda:GetPolicy", "lambda:ListVersionsByFunction", "lambda:ListAliases", "lambda:ListTags"]
-      Resource = [local.arn.functions, "${local.arn.functions}:*"]
+      Resource = local.function_and_qualifiers
     },
     {
       Sid      = "ReadRoles"
       Effect   = "Allow"
       Action   = ["iam:GetRole", "iam:GetRolePolicy", "iam:ListRolePolicies", "iam:ListAttachedRolePolicies", "iam:ListRoleTags"]
-      Resource = local.arn.roles
+      Resource = local.stack_role_arns
     },
     {
       Sid      = "ReadLogGroups"
       Effect   = "Allow"
       Action   = ["logs:ListTagsForResource", "logs:ListTagsLogGroup"]
-      Resource = [local.arn.lambda_logs, "${local.arn.lambda_logs}:*", local.arn.states_logs, "${local.arn.states_logs}:*"]
-    },
-    {
-      Sid       = "ReadProjectKeys"
-      Effect    = "Allow"
-      Action    = ["kms:DescribeKey", "kms:GetKeyPolicy", "kms:GetKeyRotationStatus", "kms:ListResourceTags"]
-      Resource  = local.arn.kms_keys
-      Condition = local.project_tag_condition
+      Resource = local.log_group_and_streams
     },
     {
       Sid      = "ReadTopic"
       Effect   = "Allow"
       Action   = ["sns:GetTopicAttributes", "sns:GetSubscriptionAttributes", "sns:ListSubscriptionsByTopic", "sns:ListTagsForResource"]
-      Resource = [local.arn.topics, "${local.arn.topics}:*"]
+      Resource = [local.arns.topic, "${local.arns.topic}:*"]
     },
     {
       Sid      = "ReadRules"
       Effect   = "Allow"
       Action   = ["events:DescribeRule", "events:ListTargetsByRule", "events:ListTagsForResource"]
-      Resource = local.arn.rules
+      Resource = local.rule_arns
     },
     {
       Sid      = "ReadStateMachine"
       Effect   = "Allow"
       Action   = ["states:DescribeStateMachine", "states:ListStateMachineVersions", "states:ListTagsForResource"]
-      Resource = local.arn.state_machines
+      Resource = local.arns.state_machine
     },
     {
       Sid      = "ReadPipeline"
       Effect   = "Allow"
       Action   = ["codepipeline:GetPipeline", "codepipeline:ListTagsForResource"]
-      Resource = local.arn.pipelines
+      Resource = local.arns.pipeline
     },
     {
       Sid      = "ReadCodeDeploy"
       Effect   = "Allow"
       Action   = ["codedeploy:GetApplication", "codedeploy:GetDeploymentGroup", "codedeploy:ListDeploymentGroups", "codedeploy:ListTagsForResource"]
-      Resource = [local.arn.cd_applications, "${local.arn.cd_groups}/*"]
+      Resource = local.codedeploy_arns
     },
     {
       Sid      = "ReadDeploymentConfigs"
       Effect   = "Allow"
       Action   = "codedeploy:GetDeploymentConfig"
-      Resource = local.arn.cd_configs
+      Resource = local.arns.deployment_configs
     },
     {
       Sid      = "ReadAlarms"
       Effect   = "Allow"
       Action   = ["cloudwatch:DescribeAlarms", "cloudwatch:ListTagsForResource"]
-      Resource = local.arn.alarms
+      Resource = local.alarm_arns
     },
     {
       # Calls IAM only authorizes on "*". They return names and metadata, never data; the provider
@@ -136,14 +145,14 @@ data "aws_iam_policy_document" "github_trust" {
 
     condition {
       test     = "StringEquals"
-      variable = "${local.arn.oidc_github_host}:aud"
+      variable = "${local.oidc_github_host}:aud"
       values   = ["sts.amazonaws.com"]
     }
 
     # Exact subjects: no wildcard, so forks, other branches and other environments are refused.
     condition {
       test     = "StringEquals"
-      variable = "${local.arn.oidc_github_host}:sub"
+      variable = "${local.oidc_github_host}:sub"
       values   = each.value
     }
   }
@@ -152,7 +161,7 @@ data "aws_iam_policy_document" "github_trust" {
 # ---------------------------------------------------------------- plan role
 
 resource "aws_iam_role" "plan" {
-  name                 = "${var.project}-github-plan"
+  name                 = local.names.ci_roles.plan
   description          = "terraform plan for pull requests of ${var.github_repository}"
   assume_role_policy   = data.aws_iam_policy_document.github_trust["plan"].json
   max_session_duration = 3600
@@ -165,6 +174,8 @@ resource "aws_iam_role_policy" "plan" {
     Version = "2012-10-17"
     Statement = concat(local.read_stack_statements, [
       {
+        # Pull-request plans and drift checks run with -lock=false (Makefile plan/drift), so this
+        # role only reads state: no lock file write, no upload anywhere.
         Sid      = "ReadState"
         Effect   = "Allow"
         Action   = "s3:GetObject"
@@ -174,21 +185,15 @@ resource "aws_iam_role_policy" "plan" {
         Sid       = "ListStateKey"
         Effect    = "Allow"
         Action    = "s3:ListBucket"
-        Resource  = aws_s3_bucket.state.arn
+        Resource  = local.state_bucket_arn
         Condition = { StringLike = { "s3:prefix" = "${var.state_key}*" } }
       },
       {
-        # plan takes the S3 lock (use_lockfile) like any other state operation.
-        Sid      = "WriteStateLock"
-        Effect   = "Allow"
-        Action   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
-        Resource = local.state_lock
-      },
-      {
-        Sid      = "UseStateKey"
-        Effect   = "Allow"
-        Action   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"]
-        Resource = aws_kms_key.state.arn
+        Sid       = "DecryptState"
+        Effect    = "Allow"
+        Action    = "kms:Decrypt"
+        Resource  = aws_kms_key.state.arn
+        Condition = local.state_key_only_through_state_bucket
       },
     ])
   })
@@ -197,7 +202,7 @@ resource "aws_iam_role_policy" "plan" {
 # ---------------------------------------------------------------- apply role
 
 resource "aws_iam_role" "apply" {
-  name                 = "${var.project}-github-apply"
+  name                 = local.names.ci_roles.apply
   description          = "terraform apply of the main stack from ${var.github_repository}'s production environment"
   assume_role_policy   = data.aws_iam_policy_document.github_trust["apply"].json
   max_session_duration = 3600
@@ -219,21 +224,59 @@ resource "aws_iam_role_policy" "apply" {
         Sid       = "ListStateKey"
         Effect    = "Allow"
         Action    = "s3:ListBucket"
-        Resource  = aws_s3_bucket.state.arn
+        Resource  = local.state_bucket_arn
         Condition = { StringLike = { "s3:prefix" = "${var.state_key}*" } }
       },
       {
-        Sid      = "UseStateKey"
-        Effect   = "Allow"
-        Action   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"]
-        Resource = aws_kms_key.state.arn
+        Sid       = "UseStateKeyForStateOnly"
+        Effect    = "Allow"
+        Action    = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"]
+        Resource  = aws_kms_key.state.arn
+        Condition = local.state_key_only_through_state_bucket
       },
       {
-        # Bucket-level configuration only; the role reads and writes no release objects.
+        # make release-upload (scripts/package.py upload): HeadObject (s3:GetObject) then PutObject of
+        # releases/<sha>/app.zip, manifest.json and pipeline/source.zip. SSE-KMS uses the pipeline
+        # key, which its key policy grants this role through S3 (terraform/artifacts.tf).
+        Sid      = "UploadReleases"
+        Effect   = "Allow"
+        Action   = ["s3:GetObject", "s3:PutObject"]
+        Resource = local.release_objects
+      },
+      {
+        # With ListBucket a missing object answers 404 instead of 403 (HeadObject before upload).
+        Sid       = "ListReleases"
+        Effect    = "Allow"
+        Action    = "s3:ListBucket"
+        Resource  = local.arns.artifact_bucket
+        Condition = { StringLike = { "s3:prefix" = ["releases/*", "pipeline/*"] } }
+      },
+      {
+        # make release-wait (scripts/wait_for_release.py): finds this commit's execution and follows it.
+        Sid      = "FindReleaseExecutions"
+        Effect   = "Allow"
+        Action   = "states:ListExecutions"
+        Resource = local.arns.state_machine
+      },
+      {
+        Sid      = "FollowReleaseExecutions"
+        Effect   = "Allow"
+        Action   = ["states:DescribeExecution", "states:GetExecutionHistory"]
+        Resource = "${local.arns.executions}:*"
+      },
+      {
+        # Links the execution to its pipeline run in the report.
+        Sid      = "LinkPipelineRun"
+        Effect   = "Allow"
+        Action   = ["codepipeline:ListPipelineExecutions", "codepipeline:ListActionExecutions"]
+        Resource = local.arns.pipeline
+      },
+      {
+        # Bucket-level configuration only.
         Sid      = "ManageArtifactBucket"
         Effect   = "Allow"
         Action   = ["s3:CreateBucket", "s3:DeleteBucket", "s3:PutBucket*", "s3:DeleteBucket*", "s3:PutEncryptionConfiguration", "s3:PutLifecycleConfiguration", "s3:PutAccelerateConfiguration", "s3:PutReplicationConfiguration"]
-        Resource = local.arn.artifact_bucket
+        Resource = local.arns.artifact_bucket
       },
       {
         Sid    = "ManageFunctions"
@@ -243,7 +286,7 @@ resource "aws_iam_role_policy" "apply" {
           "lambda:PutFunctionConcurrency", "lambda:DeleteFunctionConcurrency", "lambda:CreateAlias", "lambda:UpdateAlias",
           "lambda:DeleteAlias", "lambda:TagResource", "lambda:UntagResource",
         ]
-        Resource = [local.arn.functions, "${local.arn.functions}:*"]
+        Resource = local.function_and_qualifiers
       },
       {
         # Roles of the stack may only be created or changed while they carry the workload boundary,
@@ -251,28 +294,28 @@ resource "aws_iam_role_policy" "apply" {
         Sid       = "ManageBoundedRoles"
         Effect    = "Allow"
         Action    = ["iam:CreateRole", "iam:PutRolePermissionsBoundary", "iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:AttachRolePolicy", "iam:DetachRolePolicy"]
-        Resource  = local.arn.roles
-        Condition = { StringEquals = { "iam:PermissionsBoundary" = local.arn.boundary } }
+        Resource  = local.stack_role_arns
+        Condition = { StringEquals = { "iam:PermissionsBoundary" = aws_iam_policy.workload_boundary.arn } }
       },
       {
         Sid      = "ManageRoleMetadata"
         Effect   = "Allow"
         Action   = ["iam:DeleteRole", "iam:UpdateRole", "iam:UpdateRoleDescription", "iam:UpdateAssumeRolePolicy", "iam:TagRole", "iam:UntagRole", "iam:ListInstanceProfilesForRole"]
-        Resource = local.arn.roles
+        Resource = local.stack_role_arns
       },
       {
         Sid       = "PassRolesToStackServices"
         Effect    = "Allow"
         Action    = "iam:PassRole"
-        Resource  = local.arn.roles
+        Resource  = local.stack_role_arns
         Condition = { StringEquals = { "iam:PassedToService" = ["lambda.amazonaws.com", "states.amazonaws.com", "codepipeline.amazonaws.com", "codedeploy.amazonaws.com", "events.amazonaws.com"] } }
       },
       {
-        # The prefix above also matches the CI roles: never let them be edited (privilege escalation).
+        # Defence in depth: no Allow above names them, and this keeps it so if one ever does.
         Sid      = "NeverTouchCiRolesOrBoundary"
         Effect   = "Deny"
         Action   = ["iam:*"]
-        Resource = [local.arn.github_roles, local.arn.boundary]
+        Resource = concat(values(local.arns.ci_roles), [aws_iam_policy.workload_boundary.arn])
       },
       {
         Sid      = "NeverDropBoundary"
@@ -281,36 +324,49 @@ resource "aws_iam_role_policy" "apply" {
         Resource = "*"
       },
       {
-        Sid       = "CreateProjectKeys"
+        # CreateKey has no resource to scope, and creating a key takes over nothing: what the new key
+        # allows is its own key policy (terraform/artifacts.tf), which names this role by exact ARN.
+        # No statement here grants anything on keys by tag, so tagging cannot take a key over.
+        # Conditions keep it to the one kind of key the stack creates (AWS KMS Developer Guide,
+        # "kms:KeySpec", "kms:KeyUsage", "kms:KeyOrigin", "kms:BypassPolicyLockoutSafetyCheck").
+        Sid      = "CreatePipelineKey"
+        Effect   = "Allow"
+        Action   = "kms:CreateKey"
+        Resource = "*"
+        Condition = {
+          StringEquals = {
+            "kms:KeySpec"   = "SYMMETRIC_DEFAULT"
+            "kms:KeyUsage"  = "ENCRYPT_DECRYPT"
+            "kms:KeyOrigin" = "AWS_KMS"
+          }
+          Bool = { "kms:BypassPolicyLockoutSafetyCheck" = "false" }
+        }
+      },
+      {
+        # CreateKey with tags (the provider's default_tags) needs kms:TagResource in an IAM policy,
+        # as the key policy does not exist yet ("CreateKey", AWS KMS API Reference). Tags grant
+        # nothing anywhere in this project, so this cannot be used to take over a key.
+        Sid       = "TagKeyAtCreation"
         Effect    = "Allow"
-        Action    = ["kms:CreateKey", "kms:TagResource"]
-        Resource  = "*"
+        Action    = "kms:TagResource"
+        Resource  = local.kms_keys_in_region
         Condition = { StringEquals = { "aws:RequestTag/Project" = var.project } }
       },
       {
-        Sid    = "ManageProjectKeys"
-        Effect = "Allow"
-        Action = [
-          "kms:EnableKeyRotation", "kms:PutKeyPolicy", "kms:UpdateKeyDescription", "kms:ScheduleKeyDeletion",
-          "kms:TagResource", "kms:UntagResource", "kms:CreateAlias", "kms:DeleteAlias", "kms:UpdateAlias",
-          "kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:CreateGrant",
-        ]
-        Resource  = local.arn.kms_keys
-        Condition = local.project_tag_condition
-      },
-      {
-        Sid      = "ManageProjectKeyAliases"
+        # The alias side of CreateAlias/UpdateAlias/DeleteAlias; the key side is in the key policy.
+        Sid      = "ManagePipelineKeyAlias"
         Effect   = "Allow"
         Action   = ["kms:CreateAlias", "kms:DeleteAlias", "kms:UpdateAlias"]
-        Resource = local.arn.kms_aliases
+        Resource = local.arns.kms_alias
       },
       {
         Sid      = "ManageLogGroups"
         Effect   = "Allow"
         Action   = ["logs:CreateLogGroup", "logs:DeleteLogGroup", "logs:PutRetentionPolicy", "logs:DeleteRetentionPolicy", "logs:AssociateKmsKey", "logs:DisassociateKmsKey", "logs:TagResource", "logs:UntagResource", "logs:TagLogGroup", "logs:UntagLogGroup"]
-        Resource = [local.arn.lambda_logs, "${local.arn.lambda_logs}:*", local.arn.states_logs, "${local.arn.states_logs}:*"]
+        Resource = local.log_group_and_streams
       },
       {
+        # Step Functions log delivery is configured with calls IAM only authorizes on "*".
         Sid      = "ConfigureStateMachineLogging"
         Effect   = "Allow"
         Action   = ["logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies"]
@@ -320,37 +376,37 @@ resource "aws_iam_role_policy" "apply" {
         Sid      = "ManageTopic"
         Effect   = "Allow"
         Action   = ["sns:CreateTopic", "sns:DeleteTopic", "sns:SetTopicAttributes", "sns:Subscribe", "sns:Unsubscribe", "sns:SetSubscriptionAttributes", "sns:TagResource", "sns:UntagResource"]
-        Resource = [local.arn.topics, "${local.arn.topics}:*"]
+        Resource = [local.arns.topic, "${local.arns.topic}:*"]
       },
       {
         Sid      = "ManageRules"
         Effect   = "Allow"
         Action   = ["events:PutRule", "events:DeleteRule", "events:EnableRule", "events:DisableRule", "events:PutTargets", "events:RemoveTargets", "events:TagResource", "events:UntagResource"]
-        Resource = local.arn.rules
+        Resource = local.rule_arns
       },
       {
         Sid      = "ManageStateMachine"
         Effect   = "Allow"
         Action   = ["states:CreateStateMachine", "states:UpdateStateMachine", "states:DeleteStateMachine", "states:TagResource", "states:UntagResource"]
-        Resource = local.arn.state_machines
+        Resource = local.arns.state_machine
       },
       {
         Sid      = "ManagePipeline"
         Effect   = "Allow"
         Action   = ["codepipeline:CreatePipeline", "codepipeline:UpdatePipeline", "codepipeline:DeletePipeline", "codepipeline:TagResource", "codepipeline:UntagResource"]
-        Resource = local.arn.pipelines
+        Resource = local.arns.pipeline
       },
       {
         Sid      = "ManageCodeDeploy"
         Effect   = "Allow"
         Action   = ["codedeploy:CreateApplication", "codedeploy:UpdateApplication", "codedeploy:DeleteApplication", "codedeploy:CreateDeploymentGroup", "codedeploy:UpdateDeploymentGroup", "codedeploy:DeleteDeploymentGroup", "codedeploy:TagResource", "codedeploy:UntagResource"]
-        Resource = [local.arn.cd_applications, "${local.arn.cd_groups}/*"]
+        Resource = local.codedeploy_arns
       },
       {
         Sid      = "ManageAlarms"
         Effect   = "Allow"
         Action   = ["cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms", "cloudwatch:TagResource", "cloudwatch:UntagResource"]
-        Resource = local.arn.alarms
+        Resource = local.alarm_arns
       },
     ])
   })
@@ -362,7 +418,7 @@ resource "aws_iam_role_policy" "apply" {
 # policy). Effective permissions are the intersection with each role's own least-privilege policy, so
 # this only has to be tight enough that no role of the stack can act outside the project.
 resource "aws_iam_policy" "workload_boundary" {
-  name        = "${var.project}-workload-boundary"
+  name        = local.names.boundary
   description = "Permissions boundary of the roles of the ${var.project} release pipeline"
   policy = jsonencode({
     Version = "2012-10-17"
@@ -371,7 +427,7 @@ resource "aws_iam_policy" "workload_boundary" {
         Sid      = "WriteProjectLogs"
         Effect   = "Allow"
         Action   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-        Resource = ["${local.arn.lambda_logs}:*", "${local.arn.states_logs}:*"]
+        Resource = [for arn in local.log_group_arns : "${arn}:*"]
       },
       {
         Sid    = "TracesAndLogDelivery"
@@ -384,17 +440,22 @@ resource "aws_iam_policy" "workload_boundary" {
         Resource = "*"
       },
       {
-        Sid      = "ArtifactBucket"
-        Effect   = "Allow"
-        Action   = ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:ListBucket", "s3:GetBucketVersioning", "s3:GetBucketLocation"]
-        Resource = [local.arn.artifact_bucket, "${local.arn.artifact_bucket}/*"]
+        Sid    = "ArtifactBucket"
+        Effect = "Allow"
+        # GetBucketAcl/PutObjectAcl: CodePipeline's documented minimum for an S3 artifact store.
+        Action   = ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:PutObjectAcl", "s3:ListBucket", "s3:GetBucketVersioning", "s3:GetBucketAcl", "s3:GetBucketLocation"]
+        Resource = [local.arns.artifact_bucket, "${local.arns.artifact_bucket}/*"]
       },
       {
-        Sid       = "ProjectKeys"
-        Effect    = "Allow"
-        Action    = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"]
-        Resource  = local.arn.kms_keys
-        Condition = local.project_tag_condition
+        Sid    = "ProjectKeys"
+        Effect = "Allow"
+        Action = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"]
+        # The pipeline key's ARN is only known once the main stack creates it, and a tag condition
+        # would let whoever may tag a key widen this ceiling. Instead: any key, but only through the
+        # services this project's roles use it with; those services then apply the boundary's own
+        # bucket, function and topic scoping (AWS KMS Developer Guide, "kms:ViaService").
+        Resource  = local.kms_keys_in_region
+        Condition = { StringEquals = { "kms:ViaService" = ["s3.${local.region}.amazonaws.com", "lambda.${local.region}.amazonaws.com", "sns.${local.region}.amazonaws.com"] } }
       },
       {
         Sid    = "ProjectFunctions"
@@ -404,7 +465,7 @@ resource "aws_iam_policy" "workload_boundary" {
           "lambda:PublishVersion", "lambda:ListVersionsByFunction", "lambda:GetAlias", "lambda:UpdateAlias",
           "lambda:GetProvisionedConcurrencyConfig",
         ]
-        Resource = [local.arn.functions, "${local.arn.functions}:*"]
+        Resource = local.function_and_qualifiers
       },
       {
         Sid    = "ProjectDeployments"
@@ -414,7 +475,7 @@ resource "aws_iam_policy" "workload_boundary" {
           "codedeploy:GetDeploymentConfig", "codedeploy:GetApplication", "codedeploy:GetApplicationRevision",
           "codedeploy:RegisterApplicationRevision",
         ]
-        Resource = [local.arn.cd_applications, "${local.arn.cd_groups}/*", local.arn.cd_configs]
+        Resource = concat(local.codedeploy_arns, [local.arns.deployment_configs])
       },
       {
         Sid    = "ProjectReleases"
@@ -424,26 +485,26 @@ resource "aws_iam_policy" "workload_boundary" {
           "states:StartExecution", "states:DescribeStateMachine", "states:DescribeExecution", "states:StopExecution",
           "states:ListExecutions", "states:GetExecutionHistory",
         ]
-        Resource = [local.arn.state_machines, "${local.arn.executions}:*"]
+        Resource = [local.arns.state_machine, "${local.arns.executions}:*"]
       },
       {
         Sid = "ProjectPipeline"
         # The listing calls only feed release-wait's link to the pipeline run.
         Effect   = "Allow"
         Action   = ["codepipeline:StartPipelineExecution", "codepipeline:ListPipelineExecutions", "codepipeline:ListActionExecutions"]
-        Resource = local.arn.pipelines
+        Resource = local.arns.pipeline
       },
       {
         Sid      = "ProjectTopic"
         Effect   = "Allow"
         Action   = "sns:Publish"
-        Resource = local.arn.topics
+        Resource = local.arns.topic
       },
       {
         Sid      = "ProjectAlarms"
         Effect   = "Allow"
         Action   = "cloudwatch:DescribeAlarms"
-        Resource = local.arn.alarms
+        Resource = local.alarm_arns
       },
     ]
   })

@@ -8,6 +8,11 @@ output "state_key" {
   value       = var.state_key
 }
 
+output "state_kms_key_arn" {
+  description = "Key encrypting the main stack's state (TF_STATE_KMS_KEY_ARN): the S3 backend's kms_key_id, so state is never written with SSE-S3."
+  value       = aws_kms_key.state.arn
+}
+
 output "plan_role_arn" {
   description = "Role assumed by pull-request workflows for terraform plan."
   value       = aws_iam_role.plan.arn
@@ -31,11 +36,12 @@ output "oidc_provider_arn" {
 output "github_repository_variables" {
   description = "Repository variables (Settings > Secrets and variables > Actions > Variables) the workflows read. None of them is secret."
   value = {
-    AWS_REGION         = var.aws_region
-    AWS_PLAN_ROLE_ARN  = aws_iam_role.plan.arn
-    AWS_APPLY_ROLE_ARN = aws_iam_role.apply.arn
-    TF_STATE_BUCKET    = aws_s3_bucket.state.bucket
-    TF_STATE_KEY       = var.state_key
+    AWS_REGION           = var.aws_region
+    AWS_PLAN_ROLE_ARN    = aws_iam_role.plan.arn
+    AWS_APPLY_ROLE_ARN   = aws_iam_role.apply.arn
+    TF_STATE_BUCKET      = aws_s3_bucket.state.bucket
+    TF_STATE_KEY         = var.state_key
+    TF_STATE_KMS_KEY_ARN = aws_kms_key.state.arn
   }
 }
 
@@ -47,5 +53,11 @@ output "github_cli_commands" {
     "gh variable set AWS_APPLY_ROLE_ARN --repo ${var.github_repository} --body '${aws_iam_role.apply.arn}'",
     "gh variable set TF_STATE_BUCKET --repo ${var.github_repository} --body '${aws_s3_bucket.state.bucket}'",
     "gh variable set TF_STATE_KEY --repo ${var.github_repository} --body '${var.state_key}'",
+    "gh variable set TF_STATE_KMS_KEY_ARN --repo ${var.github_repository} --body '${aws_kms_key.state.arn}'",
   ])
+}
+
+output "github_repository" {
+  description = "The repository (owner/name) whose workflows the CI roles trust."
+  value       = var.github_repository
 }

@@ -1,6 +1,10 @@
 # Remote state of the main stack. Versioned (every apply can be rolled back by restoring a version),
 # encrypted with its own key, private, TLS-only. Locking uses S3 lock files (use_lockfile = true).
 
+locals {
+  state_bucket_name = "${var.project}-tfstate-${local.account_id}"
+}
+
 resource "aws_kms_key" "state" {
   description             = "${var.project} Terraform state"
   enable_key_rotation     = true
@@ -31,7 +35,7 @@ resource "aws_kms_alias" "state" {
 resource "aws_s3_bucket" "state" {
   #checkov:skip=CKV_AWS_18:Access to state is limited to the two CI roles and admins; audit it with CloudTrail S3 data events rather than server access logs, which would need another bucket without SSE-KMS.
   #checkov:skip=CKV_AWS_144:Versioning protects state against bad applies; cross-region replication is a disaster-recovery choice the team can add (it needs a second bucket and key).
-  bucket = "${var.project}-tfstate-${local.account_id}"
+  bucket = local.state_bucket_name
 
   lifecycle {
     prevent_destroy = true
