@@ -326,7 +326,9 @@ def credentialed_jobs():
                 yield f"{name}/{job_id}", job
 
 
-@pytest.mark.parametrize(("where", "job"), list(credentialed_jobs()), ids=lambda v: str(v)[:40])
+@pytest.mark.parametrize(
+    ("where", "job"), list(credentialed_jobs()), ids=lambda v: v if isinstance(v, str) else ""
+)
 def test_jobs_holding_aws_credentials_install_only_hash_locked_tools_before_the_role(where, job):
     job_steps = job["steps"]
     first_role = next(
