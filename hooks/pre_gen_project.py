@@ -99,7 +99,7 @@ def check_project_name(value: str) -> None:
             raise InputError(
                 "project_name",
                 f"contains the invisible or control character U+{ord(ch):04X} "
-                f"({unicodedata.name(ch, 'unnamed')}); use plain visible text",
+                f"({unicodedata.name(ch, 'a control character')}); use plain visible text",
             )
     if not any(not ch.isspace() and ch not in BLANK_LOOKING for ch in value):
         raise InputError("project_name", "has no visible character; give the service a name, e.g. 'Orders Service'")
