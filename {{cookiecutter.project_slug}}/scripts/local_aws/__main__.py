@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
+from .iam_enforcement import MODES
 from .server import DEFAULT_MINUTE_SECONDS, serve
 
 
@@ -27,6 +29,12 @@ def main(argv: list[str] | None = None) -> int:
         default=DEFAULT_MINUTE_SECONDS,
         help="real seconds per CodeDeploy minute (traffic shifting and hook timeouts use it)",
     )
+    run.add_argument(
+        "--iam",
+        choices=MODES,
+        default=os.environ.get("LOCAL_IAM") or "enforce",
+        help="IAM evaluation: enforce (default; LOCAL_IAM), audit (log, deny nothing) or off",
+    )
     args = parser.parse_args(argv)
     if args.minute_seconds <= 0:
         parser.error("--minute-seconds must be positive")
@@ -36,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    return serve(args.state_dir, args.port, args.minute_seconds)
+    return serve(args.state_dir, args.port, args.minute_seconds, args.iam)
 
 
 if __name__ == "__main__":

@@ -325,6 +325,13 @@ class DeploymentRun:
     def _run(self) -> None:
         try:
             self._lifecycle()
+        except PermissionError as exc:
+            # The service role may not do what the deployment needs: AWS fails the deployment with
+            # IAM_ROLE_PERMISSIONS ("ErrorInformation", CodeDeploy API Reference). Nothing was
+            # shifted (the first denied call is the first change), so there is nothing to roll back.
+            with self.lock:
+                if self.active:
+                    self._finish("Failed", "IAM_ROLE_PERMISSIONS", str(exc), rollback=False)
         except Exception as exc:  # noqa: BLE001 - any engine failure ends the deployment like INTERNAL_ERROR
             log.exception("deployment %s crashed", self.deployment_id)
             with self.lock:

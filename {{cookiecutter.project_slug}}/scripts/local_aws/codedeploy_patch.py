@@ -48,10 +48,29 @@ class MotoEnvironment:
     """codedeploy.Environment on moto's Lambda and CloudWatch backends."""
 
     def __init__(
-        self, account_id: str, region: str, invoker: LambdaInvoker, faults: FaultRegistry
+        self,
+        account_id: str,
+        region: str,
+        invoker: LambdaInvoker,
+        faults: FaultRegistry,
+        service_role_arn: str = "",
+        authorize=None,
     ) -> None:
         self.account_id, self.region = account_id, region
         self.invoker, self.faults = invoker, faults
+        # CodeDeploy acts with the deployment group's service role ("Step 2: Create a service role
+        # for CodeDeploy", CodeDeploy User Guide): every call below is authorized as that role.
+        self.service_role_arn = service_role_arn
+        self.authorize = authorize
+
+    def _as_service_role(self, action: str, resource: str) -> None:
+        if self.authorize is not None:
+            self.authorize(self.service_role_arn, action, resource, {}, "CodeDeploy")
+
+    def _function_arn(self, function_name: str, qualifier: str) -> str:
+        return (
+            f"arn:aws:lambda:{self.region}:{self.account_id}:function:{function_name}:{qualifier}"
+        )
 
     @property
     def _lambda(self):
@@ -71,11 +90,17 @@ class MotoEnvironment:
     def set_alias(
         self, function_name: str, alias: str, version: str, weights: dict[str, float]
     ) -> None:
+        self._as_service_role("lambda:UpdateAlias", self._function_arn(function_name, alias))
         routing = {"AdditionalVersionWeights": {k: round(v, 4) for k, v in weights.items()}}
         updated = self._lambda.update_alias(alias, function_name, version, None, routing)
         updated.revision_id = str(uuid.uuid4())
 
     def alarm_states(self, names: list[str]) -> dict[str, str | None]:
+        for name in names:
+            self._as_service_role(
+                "cloudwatch:DescribeAlarms",
+                f"arn:aws:cloudwatch:{self.region}:{self.account_id}:alarm:{name}",
+            )
         alarms = cloudwatch_backends[self.account_id][self.region].alarms
         return {n: (alarms[n].state_value if n in alarms else None) for n in names}
 
@@ -93,6 +118,11 @@ class MotoEnvironment:
     def invoke_hook(self, function_name: str, payload: dict) -> None:
         # CodeDeploy invokes hooks asynchronously; a hook reports back with
         # PutLifecycleEventHookExecutionStatus.
+        self._as_service_role(
+            "lambda:InvokeFunction",
+            f"arn:aws:lambda:{self.region}:{self.account_id}:function:{function_name}",
+        )
+
         def run() -> None:
             try:
                 fn, qualifier = self.invoker.resolve(self._lambda, function_name, None)
@@ -106,6 +136,10 @@ class MotoEnvironment:
 
 
 class DeploymentEngine:
+    # authorize(role_arn, action, resource, context, session_name) raises PermissionError when the
+    # deployment group's service role may not act; None (unit tests of the engine) checks nothing.
+    authorize = None
+
     def __init__(
         self, invoker: LambdaInvoker, faults: FaultRegistry, minute_seconds: float
     ) -> None:
@@ -267,7 +301,14 @@ def install(engine: DeploymentEngine) -> None:
             record = self.deployments.pop(moto_id)
             record.deployment_id = new_deployment_id()
             self.deployments[record.deployment_id] = record
-            env = MotoEnvironment(self.account_id, self.region_name, engine.invoker, engine.faults)
+            env = MotoEnvironment(
+                self.account_id,
+                self.region_name,
+                engine.invoker,
+                engine.faults,
+                service_role_arn=group.service_role_arn,
+                authorize=engine.authorize,
+            )
             run = DeploymentRun(
                 record.deployment_id,
                 _group_settings(group),

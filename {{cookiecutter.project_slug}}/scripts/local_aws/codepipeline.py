@@ -443,7 +443,19 @@ class PipelineEngine:
         run.finish(STOPPED if run.stop_requested else SUCCEEDED, run.summary)
 
     def _authorize(self, principal: str, action: str, resource: str, run: PipelineRun) -> None:
-        context = {"aws:SourceAccount": run.account, "aws:SourceArn": run.pipeline_arn}
+        context: dict[str, object] = {
+            "aws:SourceAccount": run.account,
+            "aws:SourceArn": run.pipeline_arn,
+        }
+        if action.startswith("kms:"):
+            # The artifact store's key is used by S3 while it stores and serves the artifact, for
+            # the pipeline role (S3 User Guide, "Using server-side encryption with AWS KMS keys").
+            context.update(
+                {
+                    "kms:ViaService": f"s3.{run.region}.amazonaws.com",
+                    "kms:CallerAccount": run.account,
+                }
+            )
         try:
             self.authorizer(principal, action, resource, context)
         except PermissionError as exc:

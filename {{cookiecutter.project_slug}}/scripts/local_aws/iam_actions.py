@@ -577,9 +577,28 @@ for _op in (
         return [Authorization(f"kms:{call.operation}", _key_arn(call, call.get("KeyId")), context)]
 
 
+# CreateKey request parameters -> the KMS condition keys that carry them (AWS KMS Developer Guide,
+# "AWS KMS condition keys": kms:KeySpec, kms:KeyUsage, kms:KeyOrigin,
+# kms:BypassPolicyLockoutSafetyCheck). Only what the request sends is in the context: policies
+# should use ...IfExists for values that default when omitted.
+_CREATE_KEY_CONTEXT = {
+    "KeySpec": "kms:KeySpec",
+    "CustomerMasterKeySpec": "kms:KeySpec",
+    "KeyUsage": "kms:KeyUsage",
+    "Origin": "kms:KeyOrigin",
+    "BypassPolicyLockoutSafetyCheck": "kms:BypassPolicyLockoutSafetyCheck",
+    "MultiRegion": "kms:MultiRegion",
+}
+
+
 @_rule("kms", "CreateKey")
 def _kms_create_key(call: _Call) -> list[Authorization]:
-    return [Authorization("kms:CreateKey", "*", _tag_context(call.params))]
+    context: dict[str, object] = dict(_tag_context(call.params))
+    for param, key in _CREATE_KEY_CONTEXT.items():
+        value = call.params.get(param)
+        if value is not None:
+            context[key] = str(value).lower() if isinstance(value, bool) else str(value)
+    return [Authorization("kms:CreateKey", "*", context)]
 
 
 @_rule("kms", "CreateAlias", "DeleteAlias", "UpdateAlias")
@@ -996,6 +1015,8 @@ _simple(
         # No resource-level permissions for these (Service Authorization Reference, CodeDeploy).
         "StopDeployment": ("StopDeployment", _star),
         "ContinueDeployment": ("ContinueDeployment", _star),
+        # A CodeDeploy hook function reports its outcome.
+        "PutLifecycleEventHookExecutionStatus": ("PutLifecycleEventHookExecutionStatus", _star),
     },
 )
 

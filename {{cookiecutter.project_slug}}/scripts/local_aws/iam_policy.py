@@ -446,3 +446,39 @@ def evaluate(
             f"the permissions boundary {boundary[0]} does not allow {target}{suffix}",  # type: ignore[index]
         )
     return Decision(False, f"no identity-based policy allows {target}{suffix}")
+
+
+def evaluate_trust(
+    name: str,
+    trust_policy: dict | str,
+    action: str,
+    principal: Mapping[str, str],
+    context: Mapping[str, object],
+) -> Decision:
+    """A role trust policy deciding an sts:AssumeRole* call on its own.
+
+    `principal` is how the caller is named, e.g. {"Federated": <OIDC provider ARN>} or
+    {"Service": "lambda.amazonaws.com"}. A role's trust policy is the resource policy that lets
+    the principal assume it; for web identity and service principals it is the whole decision
+    (IAM User Guide, "How IAM roles differ from resource-based policies" / "Role trust policy").
+    """
+    ctx = {str(k).lower(): v for k, v in context.items()}
+    allow = ""
+    for index, statement in enumerate(_load(name, trust_policy)):
+        if not _action_matches(statement, action):
+            continue
+        named = statement.get("Principal")
+        if not isinstance(named, dict) or not any(
+            value in _as_list(named.get(kind)) for kind, value in principal.items()
+        ):
+            continue
+        if not _conditions_hold(statement.get("Condition", {}), ctx):
+            continue
+        label = statement_label(statement, index)
+        if statement["Effect"] == "Deny":
+            return Decision(False, f"explicit deny in {name} statement {label}")
+        allow = allow or label
+    if allow:
+        return Decision(True, f"allowed by {name} statement {allow}")
+    who = ", ".join(f"{k} {v}" for k, v in principal.items())
+    return Decision(False, f"{name} does not allow {who} to {action} (conditions: {dict(ctx)})")

@@ -81,6 +81,7 @@ def spec_for(fn: LambdaFunction) -> FunctionSpec:
         region=fn.region,
         code_sha256=fn.code_sha_256,
         environment=dict(fn.environment_vars or {}),
+        role_arn=fn.role,
     )
 
 

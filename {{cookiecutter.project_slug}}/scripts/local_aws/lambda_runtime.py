@@ -21,6 +21,7 @@ import threading
 import time
 import uuid
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,11 +29,8 @@ BOOTSTRAP = Path(__file__).with_name("_bootstrap.py")
 # Environment a Lambda sandbox has besides the function's own variables; nothing is inherited from
 # the host (in particular no real AWS credentials or profiles).
 _HOST_VARS_KEPT = ("PATH", "LANG", "LC_ALL", "TZ", "SYSTEMROOT", "TMPDIR")
-FAKE_CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-}
+# Credentials of a function's execution role: (role_arn, function_name, region) -> env variables.
+CredentialsProvider = Callable[[str, str, str], dict]
 
 
 class LambdaRuntimeError(Exception):
@@ -55,6 +53,7 @@ class FunctionSpec:
     region: str
     code_sha256: str  # base64, as Lambda reports CodeSha256
     environment: dict[str, str] = field(default_factory=dict)
+    role_arn: str = ""  # the execution role whose credentials the function gets
 
 
 @dataclass
@@ -127,16 +126,43 @@ class CodeCache:
 
 
 class LambdaRuntime:
-    def __init__(self, cache_dir: Path, endpoint_url: str, python: str = sys.executable) -> None:
+    def __init__(
+        self,
+        cache_dir: Path,
+        endpoint_url: str,
+        credentials: CredentialsProvider,
+        config_dir: Path,
+        python: str = sys.executable,
+    ) -> None:
         self.cache = CodeCache(cache_dir)
         self.endpoint_url = endpoint_url
+        self.credentials = credentials
         self.python = python
+        # Empty shared config and credentials files: a profile of the developer's (say one with
+        # ignore_configured_endpoint_urls = true, or credential_process) must never reach the
+        # function, which would then talk to real AWS with the developer's identity.
+        config_dir = Path(config_dir)
+        config_dir.mkdir(parents=True, exist_ok=True)
+        self.aws_config_file = config_dir / "config"
+        self.aws_credentials_file = config_dir / "credentials"
+        for empty in (self.aws_config_file, self.aws_credentials_file):
+            empty.write_text("", encoding="utf-8")
 
     def sandbox_env(
         self, spec: FunctionSpec, request_id: str, deadline_ms: int, log_stream: str
     ) -> dict[str, str]:
         env = {k: os.environ[k] for k in _HOST_VARS_KEPT if k in os.environ}
-        env.update(FAKE_CREDENTIALS)
+        if not spec.role_arn:
+            raise LambdaRuntimeError(f"function {spec.function_name} has no execution role")
+        # As the Lambda service does: the execution role's session in the standard variables
+        # (Lambda developer guide, "Defined runtime environment variables").
+        env.update(self.credentials(spec.role_arn, spec.function_name, spec.region))
+        env.update(
+            {
+                "AWS_CONFIG_FILE": str(self.aws_config_file),
+                "AWS_SHARED_CREDENTIALS_FILE": str(self.aws_credentials_file),
+            }
+        )
         env.update(
             {
                 "AWS_REGION": spec.region,

@@ -24,11 +24,26 @@ class EndpointError(Exception):
     """The embedded endpoint is not running, did not start, or refused a control call."""
 
 
+CONTROL_SECRET_HEADER = "X-Local-Aws-Secret"  # noqa: S105 - a header name, not a secret
+
+
 @dataclass(frozen=True)
 class Endpoint:
     url: str
     pid: int
     port: int
+    access_key_id: str = ""
+    secret_access_key: str = ""
+    account_id: str = "123456789012"
+    iam: str = "enforce"
+
+    @property
+    def admin_credentials(self) -> dict[str, str]:
+        """boto3 keyword arguments of the per-run administrator (who runs the bootstrap)."""
+        return {
+            "aws_access_key_id": self.access_key_id,
+            "aws_secret_access_key": self.secret_access_key,
+        }
 
     def control(
         self, method: str, path: str, body: object | None = None, timeout: float = 5.0
@@ -38,7 +53,10 @@ class Endpoint:
             f"{self.url}/_local_aws/{path}",
             data=data,
             method=method,
-            headers={"Content-Type": "application/json"},
+            headers={
+                "Content-Type": "application/json",
+                CONTROL_SECRET_HEADER: self.secret_access_key,
+            },
         )
         try:
             # The URL is always http://127.0.0.1:<port> from endpoint.json, never user input.
@@ -98,7 +116,15 @@ def find(state_dir: Path) -> Endpoint | None:
         info = json.loads(info_file.read_text(encoding="utf-8"))
     except (FileNotFoundError, ValueError):
         return None
-    endpoint = Endpoint(url=info["url"], pid=int(info["pid"]), port=int(info["port"]))
+    endpoint = Endpoint(
+        url=info["url"],
+        pid=int(info["pid"]),
+        port=int(info["port"]),
+        access_key_id=info.get("access_key_id", ""),
+        secret_access_key=info.get("secret_access_key", ""),
+        account_id=info.get("account_id", "123456789012"),
+        iam=info.get("iam", "enforce"),
+    )
     if not _alive(endpoint.pid) or not endpoint.healthy():
         return None
     return endpoint
@@ -109,6 +135,7 @@ def start(
     minute_seconds: float | None = None,
     python: str = sys.executable,
     timeout: float = 30.0,
+    iam: str | None = None,
 ) -> Endpoint:
     """Start the endpoint as a detached background process and wait until it answers."""
     state_dir = Path(state_dir)
@@ -117,6 +144,8 @@ def start(
     cmd = [python, "-m", "local_aws", "serve", "--state-dir", str(state_dir)]
     if minute_seconds is not None:
         cmd += ["--minute-seconds", str(minute_seconds)]
+    if iam is not None:
+        cmd += ["--iam", iam]
     env = {
         k: v for k, v in os.environ.items() if not k.startswith("AWS_")
     }  # never real credentials

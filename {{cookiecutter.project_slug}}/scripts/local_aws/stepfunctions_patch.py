@@ -53,6 +53,57 @@ def list_state_machine_versions(self) -> ActionResult:
     )
 
 
+def install_role_credentials(directory) -> None:
+    """Step Functions calls services with the credentials of the state machine's role.
+
+    AWS: "Step Functions assumes the execution role to call the services in your workflow" (Step
+    Functions developer guide, "How Step Functions works with IAM"). moto's interpreter signs every
+    call with a fixed key ("ak"), which the endpoint would refuse; sign with the role's session.
+    A task's own Credentials.RoleArn arrives the same way, as state_credentials.role_arn.
+    """
+    import boto3
+    from botocore.config import Config
+    from moto.settings import moto_server_port
+    from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import TimeoutSeconds
+    from moto.stepfunctions.parser.asl.utils import boto_client as parser_boto_client
+
+    def boto_client_for(region: str, service: str, state_credentials=None):
+        role_arn = getattr(state_credentials, "role_arn", None)
+        if not role_arn:
+            raise ValueError(f"Step Functions called {service} without a role to act as")
+        creds = directory.credentials_for_role(role_arn, "states-execution", region)
+        return boto3.client(
+            service_name=service,
+            region_name=region,
+            endpoint_url=f"http://127.0.0.1:{moto_server_port()}",
+            aws_access_key_id=creds.access_key_id,
+            aws_secret_access_key=creds.secret_access_key,
+            aws_session_token=creds.session_token,
+            config=Config(
+                parameter_validation=False,
+                retries={"max_attempts": 0, "total_max_attempts": 1},
+                connect_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
+                read_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
+            ),
+        )
+
+    original = parser_boto_client.boto_client_for
+    parser_boto_client.boto_client_for = boto_client_for
+    # The task modules import the function by name: import them now and rebind their copies.
+    import importlib
+    import pkgutil
+
+    import moto.stepfunctions.parser.asl.component.state.exec as exec_package
+
+    for info in pkgutil.walk_packages(exec_package.__path__, exec_package.__name__ + "."):
+        try:
+            module = importlib.import_module(info.name)
+        except ImportError:  # optional integrations whose dependencies are absent
+            continue
+        if getattr(module, "boto_client_for", None) is original:
+            module.boto_client_for = boto_client_for
+
+
 def install() -> None:
     default_user_config.setdefault("stepfunctions", {})["execute_state_machine"] = True
     sfn_responses.StepFunctionResponse.validate_state_machine_definition = (

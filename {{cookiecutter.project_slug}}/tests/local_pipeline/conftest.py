@@ -57,9 +57,7 @@ def aws(endpoint):
     import boto3
     from botocore.config import Config
 
-    session = boto3.Session(
-        aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION
-    )
+    session = boto3.Session(**endpoint.admin_credentials, region_name=REGION)
 
     def client(service: str, retries: int | None = None):
         config = Config(retries={"total_max_attempts": retries}) if retries else None
@@ -83,14 +81,39 @@ def lambda_role(aws):
         "Statement": [
             {
                 "Effect": "Allow",
-                "Principal": {"Service": "lambda.amazonaws.com"},
+                "Principal": {"Service": ["lambda.amazonaws.com", "codedeploy.amazonaws.com"]},
                 "Action": "sts:AssumeRole",
             }
         ],
     }
-    return iam.create_role(
+    arn = iam.create_role(
         RoleName="local-aws-test-role", AssumeRolePolicyDocument=json.dumps(trust)
     )["Role"]["Arn"]
+    # The endpoint enforces IAM: the adapter scenarios' functions and deployment groups act with
+    # this role, which may do what those scenarios exercise (the IAM tests use narrower roles).
+    iam.put_role_policy(
+        RoleName="local-aws-test-role",
+        PolicyName="adapter-scenarios",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": [
+                            "lambda:InvokeFunction",
+                            "lambda:GetAlias",
+                            "lambda:UpdateAlias",
+                            "cloudwatch:DescribeAlarms",
+                            "codedeploy:PutLifecycleEventHookExecutionStatus",
+                        ],
+                        "Resource": "*",
+                    }
+                ],
+            }
+        ),
+    )
+    return arn
 
 
 @pytest.fixture
