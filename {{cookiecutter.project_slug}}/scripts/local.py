@@ -30,27 +30,31 @@ Faults (--fail) are injected by the harness and the endpoint, never inside Lambd
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = ROOT / "scripts"
 sys.path.insert(0, str(SCRIPTS))
 
+import wait_for_release  # noqa: E402 - scripts/wait_for_release.py: finds a release by commit
 from local_aws import process  # noqa: E402 - needs scripts/ on sys.path
+
+import terraform as tf_runner  # noqa: E402 - scripts/terraform.py: provider mirror resolution
 
 STATE_DIR = ROOT / ".local"
 TF_DIR = ROOT / "terraform"
 BUILD_DIR = ROOT / "build"
-OVERRIDE_FILE = TF_DIR / "local_override.tf"
 PLAN_DIR = STATE_DIR / "plan"
 REGION_FALLBACK = "us-east-1"
 FAULTS = (
@@ -63,11 +67,15 @@ FAULTS = (
     "rollback",
 )
 ALIASES = ("staging", "production")
-FAKE_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-}
+BOOTSTRAP_DIR = TF_DIR / "bootstrap"
+# How long a release waits for the pipeline to start its execution before saying why it did not.
+NO_PIPELINE_RUN_SECONDS = 60
+# ...or sooner once IAM has denied a call of this release and still nothing started.
+DENIED_START_GRACE_SECONDS = 5
+# Left out of the local bootstrap: the state bucket's configuration (terraform/ keeps its state in a
+# local file here), whose lifecycle rule alone costs the AWS provider about a minute of waiting.
+BOOTSTRAP_LEFT_OUT = ("state.tf",)
+OIDC_ISSUER = "token.actions.githubusercontent.com"
 # Every service terraform/ uses; the provider sends all of them to the embedded endpoint.
 TF_ENDPOINTS = (
     "cloudwatch",
@@ -85,7 +93,7 @@ TF_ENDPOINTS = (
     "sts",
 )
 
-# Local-only Terraform settings, written as terraform/local_override.tf while local terraform runs
+# Local-only Terraform settings, written as <root>/local_override.tf while local terraform runs
 # (Terraform merges *_override.tf files over the configuration; they are git-ignored). The main
 # configuration stays the one and only description of the infrastructure.
 OVERRIDE_TEMPLATE = """# Written by scripts/local.py for a local run; deleted when terraform exits.
@@ -96,8 +104,9 @@ terraform {
 }
 
 provider "aws" {
-  access_key                  = "testing"
-  secret_key                  = "testing"
+  access_key                  = "@ACCESS_KEY@"
+  secret_key                  = "@SECRET_KEY@"
+  token                       = "@TOKEN@"
   skip_credentials_validation = true
   skip_metadata_api_check     = true
   skip_region_validation      = true
@@ -108,6 +117,28 @@ provider "aws" {
   }
 }
 """
+
+
+@dataclass(frozen=True)
+class Root:
+    """A Terraform root as the local environment runs it: its own state file and data dir."""
+
+    path: Path
+    name: str
+
+    @property
+    def state(self) -> Path:
+        return STATE_DIR / ("terraform.tfstate" if self.name == "main" else f"{self.name}.tfstate")
+
+    @property
+    def data_dir(self) -> Path:
+        return STATE_DIR / (
+            "terraform-data" if self.name == "main" else f"terraform-data-{self.name}"
+        )
+
+
+MAIN = Root(TF_DIR, "main")
+BOOTSTRAP = Root(BOOTSTRAP_DIR, "bootstrap")
 
 
 class LocalError(Exception):
@@ -121,71 +152,170 @@ def say(message: str = "") -> None:
 # ---------------------------------------------------------------------------------------------
 # Terraform
 # ---------------------------------------------------------------------------------------------
-def override_text(endpoint_url: str, state_file: Path) -> str:
+def override_text(endpoint_url: str, state_file: Path, credentials: dict[str, str]) -> str:
     lines = "\n".join(f'    {name:<12} = "{endpoint_url}"' for name in TF_ENDPOINTS)
-    return OVERRIDE_TEMPLATE.replace("@STATE@", state_file.as_posix()).replace("@ENDPOINTS@", lines)
+    return (
+        OVERRIDE_TEMPLATE.replace("@STATE@", state_file.as_posix())
+        .replace("@ENDPOINTS@", lines)
+        .replace("@ACCESS_KEY@", credentials["aws_access_key_id"])
+        .replace("@SECRET_KEY@", credentials["aws_secret_access_key"])
+        .replace("@TOKEN@", credentials.get("aws_session_token", ""))
+    )
 
 
 def terraform(
-    args: list[str], endpoint_url: str, capture: bool = False
+    args: list[str],
+    endpoint_url: str,
+    credentials: dict[str, str],
+    capture: bool = False,
+    root: Root = MAIN,
 ) -> subprocess.CompletedProcess:
     if shutil.which("terraform") is None:
         raise LocalError(
             "terraform is not on PATH; install Terraform >= 1.10 (https://developer.hashicorp.com/terraform/install)"
         )
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}  # never a real account
-    env.update(FAKE_ENV)
-    env["TF_DATA_DIR"] = str(STATE_DIR / "terraform-data")  # keeps the real .terraform/ untouched
+    env["TF_DATA_DIR"] = str(root.data_dir)  # keeps the real .terraform/ untouched
     env["TF_IN_AUTOMATION"] = "1"
     env["TF_INPUT"] = "0"
-    OVERRIDE_FILE.write_text(
-        override_text(endpoint_url, STATE_DIR / "terraform.tfstate"), encoding="utf-8"
-    )
+    override = root.path / "local_override.tf"
+    fd = os.open(override, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # holds credentials
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(override_text(endpoint_url, root.state, credentials))
     try:
         return subprocess.run(
             ["terraform", *args],
-            cwd=TF_DIR,
+            cwd=root.path,
             env=env,
             text=True,
             capture_output=capture,
             check=False,
         )
     finally:
-        OVERRIDE_FILE.unlink(missing_ok=True)
+        override.unlink(missing_ok=True)
 
 
-def terraform_ok(args: list[str], endpoint_url: str, what: str) -> None:
-    proc = terraform(args, endpoint_url, capture=True)
+def terraform_ok(
+    args: list[str], endpoint_url: str, credentials: dict[str, str], what: str, root: Root = MAIN
+) -> str:
+    proc = terraform(args, endpoint_url, credentials, capture=True, root=root)
     log = STATE_DIR / "terraform.log"
     with log.open("a", encoding="utf-8") as fh:
-        fh.write(f"$ terraform {' '.join(args)}\n{proc.stdout}\n{proc.stderr}\n")
+        fh.write(f"$ terraform {' '.join(args)}  ({root.name})\n{proc.stdout}\n{proc.stderr}\n")
     if proc.returncode != 0:
+        if args[0] == "init" and tf_runner.provider_unreachable(proc.stdout + proc.stderr):
+            raise LocalError(tf_runner.NO_PROVIDER_HINT)
         tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-25:])
         raise LocalError(
             f"terraform {what} failed against the local endpoint:\n{tail}\n(full output: {log})"
         )
+    return proc.stdout
+
+
+def terraform_outputs(endpoint_url: str, credentials: dict[str, str], root: Root) -> dict:
+    text = terraform_ok(["output", "-json", "-no-color"], endpoint_url, credentials, "output", root)
+    return {k: v["value"] for k, v in json.loads(text).items()}
+
+
+def bootstrap_targets() -> list[str]:
+    """-target for every resource of terraform/bootstrap except the state bucket's configuration.
+
+    What the roles reference (the state bucket and key themselves) is still created, as Terraform
+    includes a target's dependencies.
+    """
+    targets = []
+    for tf_file in sorted(BOOTSTRAP_DIR.glob("*.tf")):
+        if tf_file.name in BOOTSTRAP_LEFT_OUT or tf_file.name.endswith("_override.tf"):
+            continue
+        for match in re.finditer(
+            r'^resource\s+"([^"]+)"\s+"([^"]+)"', tf_file.read_text(encoding="utf-8"), re.M
+        ):
+            targets.append(f"-target={match.group(1)}.{match.group(2)}")
+    return targets
+
+
+def github_oidc_token(repository: str, subject_suffix: str) -> str:
+    """A token shaped like GitHub's OIDC token for one job (unsigned: nothing here can sign it).
+
+    Claims per GitHub's "About security hardening with OpenID Connect": iss, aud (sts.amazonaws.com
+    for aws-actions/configure-aws-credentials) and sub, e.g. repo:OWNER/REPO:environment:production.
+    """
+
+    def b64(data: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+    claims = {
+        "iss": f"https://{OIDC_ISSUER}",
+        "aud": "sts.amazonaws.com",
+        "sub": f"repo:{repository}:{subject_suffix}",
+        "repository": repository,
+    }
+    return f"{b64({'alg': 'RS256', 'typ': 'JWT'})}.{b64(claims)}.unsigned-local-rehearsal"
 
 
 # ---------------------------------------------------------------------------------------------
 # Environment
 # ---------------------------------------------------------------------------------------------
+# The GitHub job each CI role is assumed by (terraform/bootstrap/iam.tf trusts these subjects).
+CI_ROLES = {
+    "apply": ("apply_role_arn", "environment:production"),
+    "plan": ("plan_role_arn", "pull_request"),
+}
+
+
 @dataclass
 class Env:
     endpoint: process.Endpoint
     outputs: dict
 
+    @property
+    def region(self) -> str:
+        return self.outputs.get("aws_region") or REGION_FALLBACK
+
     def client(self, service: str):
+        """A client with the administrator's credentials: a person looking at the console."""
         import boto3
 
-        session = boto3.Session(
-            region_name=self.outputs.get("aws_region") or REGION_FALLBACK,
-            **{
-                "aws_access_key_id": "testing",
-                "aws_secret_access_key": "testing",
-                "aws_session_token": "testing",
-            },
-        )
+        session = boto3.Session(region_name=self.region, **self.endpoint.admin_credentials)
         return session.client(service, endpoint_url=self.endpoint.url)
+
+    def role_credentials(self, role: str) -> dict[str, str]:
+        """Credentials of a GitHub CI role, obtained from STS as the workflow job does."""
+        return assume_ci_role(self.endpoint, self.outputs["bootstrap"], role, self.region)
+
+    def client_as(self, role: str, service: str):
+        import boto3
+
+        session = boto3.Session(region_name=self.region, **self.role_credentials(role))
+        return session.client(service, endpoint_url=self.endpoint.url)
+
+
+def assume_ci_role(
+    endpoint: process.Endpoint, bootstrap: dict, role: str, region: str
+) -> dict[str, str]:
+    import boto3
+
+    output, subject = CI_ROLES[role]
+    sts = boto3.client(
+        "sts", endpoint_url=endpoint.url, region_name=region, **endpoint.admin_credentials
+    )
+    token = github_oidc_token(bootstrap["github_repository"], subject)
+    try:
+        creds = sts.assume_role_with_web_identity(
+            RoleArn=bootstrap[output],
+            RoleSessionName=f"github-{role}",
+            WebIdentityToken=token,
+        )["Credentials"]
+    except Exception as exc:  # noqa: BLE001 - botocore's ClientError: one line with the reason
+        raise LocalError(
+            f"assuming the GitHub {role} role {bootstrap[output]} as repo:"
+            f"{bootstrap['github_repository']}:{subject} failed: {exc}"
+        ) from None
+    return {
+        "aws_access_key_id": creds["AccessKeyId"],
+        "aws_secret_access_key": creds["SecretAccessKey"],
+        "aws_session_token": creds["SessionToken"],
+    }
 
 
 def require_env() -> Env:
@@ -219,10 +349,13 @@ def cmd_up(args) -> int:
         ) from None
     started = time.monotonic()
     process.stop(STATE_DIR)  # a crashed earlier run may have left a record behind
-    shutil.rmtree(STATE_DIR / "terraform-data", ignore_errors=True)
-    (STATE_DIR / "terraform.tfstate").unlink(missing_ok=True)
-    say("Starting the embedded AWS endpoint...")
-    endpoint = process.start(STATE_DIR, minute_seconds=args.minute_seconds)
+    for root in (MAIN, BOOTSTRAP):
+        shutil.rmtree(root.data_dir, ignore_errors=True)
+        root.state.unlink(missing_ok=True)
+    (STATE_DIR / "iam-decisions.jsonl").unlink(missing_ok=True)
+    iam_mode = os.environ.get("LOCAL_IAM") or "enforce"
+    say(f"Starting the embedded AWS endpoint (LOCAL_IAM={iam_mode})...")
+    endpoint = process.start(STATE_DIR, minute_seconds=args.minute_seconds, iam=iam_mode)
     say(f"  endpoint {endpoint.url} (pid {endpoint.pid}); log {STATE_DIR / 'endpoint.log'}")
     try:
         pkg = package_module()
@@ -230,30 +363,64 @@ def cmd_up(args) -> int:
             BUILD_DIR, "0" * 40
         )  # terraform/ reads the zips for the first deployment
         say(f"Built {len(manifest['artifacts'])} zips into {BUILD_DIR}")
+        try:
+            mirror, said = tf_runner.provider_source(os.environ)
+        except tf_runner.WrapperError as exc:
+            raise LocalError(str(exc)) from None
+        say(said)
         init = ["init", "-input=false", "-reconfigure", "-no-color"]
-        mirror = os.environ.get("TF_PROVIDER_MIRROR")
         if mirror:
             init.append(f"-plugin-dir={mirror}")
-        say("terraform init" + (f" (providers from {mirror})" if mirror else ""))
-        terraform_ok(init, endpoint.url, "init")
-        say("terraform apply (the repo's own terraform/, pointed at the endpoint)")
-        terraform_ok(["apply", "-auto-approve", "-input=false", "-no-color"], endpoint.url, "apply")
-        out = terraform(["output", "-json", "-no-color"], endpoint.url, capture=True)
-        if out.returncode != 0:
-            raise LocalError(f"terraform output failed: {out.stderr.strip()}")
-        outputs = {k: v["value"] for k, v in json.loads(out.stdout).items()}
+        admin = endpoint.admin_credentials
+        say(
+            "terraform apply terraform/bootstrap as the administrator (CI roles, boundary, OIDC "
+            "provider; the state bucket's configuration is left out locally)"
+        )
+        terraform_ok(init, endpoint.url, admin, "init (bootstrap)", BOOTSTRAP)
+        terraform_ok(
+            ["apply", "-auto-approve", "-input=false", "-no-color", *bootstrap_targets()],
+            endpoint.url,
+            admin,
+            "apply (bootstrap)",
+            BOOTSTRAP,
+        )
+        # A targeted apply leaves out the outputs that depend on no target (the repository, the
+        # variables for GitHub): a refresh-only apply records every output.
+        terraform_ok(
+            ["apply", "-refresh-only", "-auto-approve", "-input=false", "-no-color"],
+            endpoint.url,
+            admin,
+            "apply -refresh-only (bootstrap)",
+            BOOTSTRAP,
+        )
+        bootstrap = terraform_outputs(endpoint.url, admin, BOOTSTRAP)
+        region = (
+            bootstrap.get("github_repository_variables", {}).get("AWS_REGION") or REGION_FALLBACK
+        )
+        apply_role = assume_ci_role(endpoint, bootstrap, "apply", region)
+        say(f"terraform apply terraform/ as the GitHub apply role ({bootstrap['apply_role_arn']})")
+        terraform_ok(init, endpoint.url, apply_role, "init", MAIN)
+        terraform_ok(
+            ["apply", "-auto-approve", "-input=false", "-no-color"],
+            endpoint.url,
+            apply_role,
+            "apply",
+        )
+        outputs = terraform_outputs(endpoint.url, apply_role, MAIN)
+        outputs["bootstrap"] = bootstrap
         (STATE_DIR / "outputs.json").write_text(json.dumps(outputs, indent=2), encoding="utf-8")
     except BaseException:
         process.stop(STATE_DIR)
         raise
-    say(f"Up in {time.monotonic() - started:.1f} s. Next: make local-release")
+    say(f"Up in {time.monotonic() - started:.1f} s (IAM {iam_mode}). Next: make local-release")
     return 0
 
 
 def cmd_down(args) -> int:
     was_up = process.stop(STATE_DIR)
     shutil.rmtree(STATE_DIR, ignore_errors=True)
-    OVERRIDE_FILE.unlink(missing_ok=True)
+    for root in (MAIN, BOOTSTRAP):
+        (root.path / "local_override.tf").unlink(missing_ok=True)
     say(
         "Stopped the local environment and removed .local/"
         if was_up
@@ -436,15 +603,18 @@ def _short(text: str, limit: int = 300) -> str:
 
 
 def cmd_release(args) -> int:
+    """Upload as the deploy workflow does, then follow the run the pipeline starts by itself.
+
+    The S3 "Object Created" event of pipeline/source.zip goes through the EventBridge rule of
+    terraform/ to CodePipeline, whose Step Functions action starts the execution: nothing here
+    starts it. Uploading and following use the GitHub apply role's credentials.
+    """
     env = require_env()
-    started = time.monotonic()
+    started, started_wall = time.monotonic(), time.time()
     pkg = package_module()
     bucket = env.outputs["artifact_bucket"]
     manifest = pkg.build(BUILD_DIR, "0" * 40)
     commit, origin = (args.commit, "--commit") if args.commit else release_id(manifest)
-    name = f"release-{commit[:12]}"
-    sfn = env.client("stepfunctions")
-    sm_arn = env.outputs["state_machine_arn"]
     before = alias_versions(env)
 
     if args.fail == "alarm-production" and before["production"] == "$LATEST":
@@ -454,52 +624,91 @@ def cmd_release(args) -> int:
             "(and so its alarm rollback) only runs between two versions. Run one release without "
             "faults first."
         )
-    existing = [
-        e for e in sfn.list_executions(stateMachineArn=sm_arn)["executions"] if e["name"] == name
-    ]
-    if existing:
-        say(
-            f"Release {commit[:12]} already ran as execution {name} ({existing[0]['status']}); "
-            "executions are named after the commit, so nothing is deployed twice. Commit a change "
-            "to release again."
-        )
-        return summarize(env, existing[0]["executionArn"], before, commit, started, sfn)
-
-    say(f"Releasing {commit} ({origin})")
-    try:
-        result = pkg.upload(
-            bucket,
-            commit,
-            BUILD_DIR,
-            poll_interval=1,
-            max_polls=args.max_polls,
-            s3=env.client("s3"),
-        )
-    except pkg.PackagingError as exc:
-        raise LocalError(str(exc)) from None
-    say(f"  uploaded s3://{bucket}/releases/{commit}/ (app sha256 {result['app_sha256'][:12]}...)")
     rules = fault_rules(args.fail, env) if args.fail else []
-    if args.fail == "validate":
-        corrupt_artifact(env, bucket, f"releases/{commit}/app.zip")
     if rules:
         env.endpoint.set_faults(rules)
     if args.fail:
         say(f"  fault armed: {args.fail}")
+    corrupt = (
+        (lambda: corrupt_artifact(env, bucket, f"releases/{commit}/app.zip"))
+        if args.fail == "validate"
+        else None
+    )
+    # Executions started from now on are candidates (clock skew: none, one process's clock).
+    since = datetime.now(UTC) - timedelta(seconds=1)
+    say(f"Releasing {commit} ({origin}) as the GitHub apply role")
     try:
-        execution_input = pkg.execution_input(bucket, commit, 1, args.max_polls)
-        arn = sfn.start_execution(
-            stateMachineArn=sm_arn, name=name, input=json.dumps(execution_input)
-        )["executionArn"]
-        say(f"Execution {name}")
-        streamer = Streamer(sfn, arn)
-        gate = ApprovalGate(sfn, arn, args.approval)
+        try:
+            result = pkg.upload(
+                bucket,
+                commit,
+                BUILD_DIR,
+                poll_interval=1,
+                max_polls=args.max_polls,
+                s3=env.client_as("apply", "s3"),
+                before_trigger=corrupt,
+            )
+        except pkg.PackagingError as exc:
+            raise LocalError(str(exc)) from None
+        except Exception:
+            say_denials(started_wall)
+            raise
+        say(
+            f"  uploaded s3://{bucket}/releases/{commit}/ (app sha256 "
+            f"{result['app_sha256'][:12]}...); the pipeline takes it from here"
+        )
+        # Found and followed as the deploy job does (scripts/wait_for_release.py), with its role.
+        follower = env.client_as("apply", "stepfunctions")
+        pipeline_reader = env.client_as("apply", "codepipeline")
         deadline = time.monotonic() + args.timeout
-        while sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
+        # A run that cannot start its execution (denied, or no run at all when EventBridge could
+        # not start the pipeline) would otherwise be waited for until the timeout.
+        no_run_deadline = time.monotonic() + NO_PIPELINE_RUN_SECONDS
+        seen: dict[str, str | None] = {}
+        arn = None
+        said_waiting = False
+        while arn is None:
+            found = wait_for_release.find_release(
+                follower,
+                pipeline_reader,
+                env.outputs["state_machine_arn"],
+                env.outputs["pipeline_name"],
+                commit,
+                since=since,
+                cache=seen,
+            )
+            if isinstance(found, wait_for_release.ReleaseRef):
+                arn = found.execution_arn
+                break
+            if isinstance(found, wait_for_release.Waiting):
+                if not said_waiting:
+                    say(f"  waiting: {found.reason}")
+                    said_waiting = True
+                no_run_deadline = time.monotonic() + NO_PIPELINE_RUN_SECONDS  # queued: not stuck
+            failed = failed_pipeline_run(env, since)
+            # Denied and nothing started (EventBridge could not start the pipeline): say so now.
+            blocked = time.monotonic() - started > DENIED_START_GRACE_SECONDS and bool(
+                iam_denials(started_wall)
+            )
+            if failed is not None or blocked or time.monotonic() > min(deadline, no_run_deadline):
+                say_denials(started_wall)
+                raise LocalError(
+                    f"pipeline run {failed['id']} failed in {failed['action']}: {failed['error']}"
+                    if failed
+                    else f"no execution for commit {commit} started"
+                    + (" and IAM denied a call (above)" if blocked else "")
+                    + "; see `make local-status` (pipeline_executions) and .local/endpoint.log"
+                )
+            time.sleep(0.2)
+        say(f"Execution {arn.rsplit(':', 1)[-1]} (started by the pipeline)")
+        streamer = Streamer(follower, arn)
+        gate = ApprovalGate(env.client("stepfunctions"), arn, args.approval)
+        while follower.describe_execution(executionArn=arn)["status"] == "RUNNING":
             streamer.poll()
             gate.answer_when_waiting(streamer)
             if time.monotonic() > deadline:
                 say(
-                    f"Gave up waiting after {args.timeout:.0f} s; execution {name} is still "
+                    f"Gave up waiting after {args.timeout:.0f} s; execution {arn} is still "
                     "running. Follow it with `make local-status`."
                 )
                 return 1
@@ -514,7 +723,67 @@ def cmd_release(args) -> int:
                     env.client("cloudwatch").set_alarm_state(
                         AlarmName=alarm, StateValue="OK", StateReason="local.py: fault cleared"
                     )
-    return summarize(env, arn, before, commit, started, sfn)
+    return summarize(env, arn, before, commit, started, env.client("stepfunctions"))
+
+
+def iam_denials(since: float) -> list[dict]:
+    """Denied IAM decisions the endpoint logged since a time.time() stamp, oldest first."""
+    path = STATE_DIR / "iam-decisions.jsonl"
+    if not path.exists():
+        return []
+    denied = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if entry.get("time", 0) >= since and entry.get("allowed") is False:
+            denied.append(entry)
+    return denied
+
+
+def say_denials(since: float) -> None:
+    denials = iam_denials(since)
+    if not denials:
+        return
+    say(f"  IAM denied {len(denials)} call(s) during this release (.local/iam-decisions.jsonl):")
+    seen = set()
+    for entry in denials:
+        key = (entry.get("principal"), entry.get("action"), entry.get("resource"))
+        if key in seen:
+            continue
+        seen.add(key)
+        say(
+            f"    AccessDenied: {entry.get('principal')} may not {entry.get('action')} on "
+            f"{entry.get('resource', '*')} ({entry.get('reason')})"
+        )
+
+
+def failed_pipeline_run(env: Env, since: datetime) -> dict | None:
+    """The newest pipeline run started since `since` if it failed before starting an execution."""
+    codepipeline = env.client("codepipeline")
+    summaries = codepipeline.list_pipeline_executions(
+        pipelineName=env.outputs["pipeline_name"], maxResults=5
+    ).get("pipelineExecutionSummaries", [])
+    for summary in summaries:
+        if summary.get("startTime") and summary["startTime"] < since:
+            break
+        if summary["status"] in ("Failed", "Stopped"):
+            actions = codepipeline.list_action_executions(
+                pipelineName=env.outputs["pipeline_name"],
+                filter={"pipelineExecutionId": summary["pipelineExecutionId"]},
+            ).get("actionExecutionDetails", [])
+            failed = next((a for a in actions if a.get("status") == "Failed"), {})
+            return {
+                "id": summary["pipelineExecutionId"],
+                "action": failed.get("actionName"),
+                "error": (failed.get("output") or {})
+                .get("executionResult", {})
+                .get("externalExecutionSummary")
+                or summary.get("statusSummary")
+                or "",
+            }
+    return None
 
 
 def summarize(env: Env, arn: str, before: dict, commit: str, started: float, sfn) -> int:
@@ -525,6 +794,7 @@ def summarize(env: Env, arn: str, before: dict, commit: str, started: float, sfn
     if desc.get("error") or desc.get("cause"):
         say(f"  error: {desc.get('error', '')}")
         say(f"  cause: {_short(desc.get('cause', ''), 600)}")
+    say_denials(time.time() - (time.monotonic() - started))
     for alias in ALIASES:
         version = after[alias]
         line = f"  {alias:<10} version {version}"
@@ -555,23 +825,83 @@ def cmd_status(args) -> int:
             {
                 "name": e["name"],
                 "status": e["status"],
+                # The release's identity is its input: CodePipeline names the execution.
+                "commit": release_input(d).get("commit_sha"),
                 "error": d.get("error"),
                 "cause": d.get("cause"),
+                "output": d.get("output"),
             }
         )
     aliases = alias_versions(env)
+    pipeline_runs = pipeline_executions(env, args.last)
     if args.json:
-        print(json.dumps({"aliases": aliases, "executions": rows}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "endpoint": env.endpoint.url,
+                    "iam": env.endpoint.iam,
+                    "aliases": aliases,
+                    "executions": rows,
+                    "pipeline_executions": pipeline_runs,
+                },
+                indent=2,
+            )
+        )
         return 0
-    say(f"Endpoint {env.endpoint.url} (pid {env.endpoint.pid})")
+    say(f"Endpoint {env.endpoint.url} (pid {env.endpoint.pid}, IAM {env.endpoint.iam})")
     for alias, version in aliases.items():
         commit = version_commit(env, version)
         say(f"  {alias:<10} version {version}" + (f" (commit {commit[:12]})" if commit else ""))
+    say("Pipeline runs (newest first):" if pipeline_runs else "No pipeline runs yet")
+    for run in pipeline_runs:
+        say(f"  {run['id']}  {run['status']:<10} commit {(run['commit'] or '-')[:12]}")
     say("Executions (newest first):" if rows else "No executions yet: make local-release")
     for r in rows:
         cause = _short(r["cause"] or "", 120)
         say(f"  {r['name']:<22} {r['status']:<10} {r['error'] or ''} {cause}")
     return 0
+
+
+def release_input(described: dict) -> dict:
+    try:
+        value = json.loads(described.get("input") or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def pipeline_executions(env: Env, last: int) -> list[dict]:
+    """The pipeline's runs, newest first, each with the commit its execution input names."""
+    codepipeline = env.client("codepipeline")
+    s3 = env.client("s3")
+    runs = []
+    summaries = codepipeline.list_pipeline_executions(
+        pipelineName=env.outputs["pipeline_name"], maxResults=max(1, min(last, 100))
+    ).get("pipelineExecutionSummaries", [])
+    for summary in summaries:
+        runs.append(
+            {
+                "id": summary["pipelineExecutionId"],
+                "status": summary["status"],
+                "commit": source_commit(s3, env.outputs["artifact_bucket"], summary),
+            }
+        )
+    return runs
+
+
+def source_commit(s3, bucket: str, summary: dict) -> str | None:
+    """The commit of a run: the object version its source action took holds the commit."""
+    version = next(
+        (r.get("revisionId") for r in summary.get("sourceRevisions", []) if r.get("revisionId")),
+        None,
+    )
+    if not version:
+        return None
+    try:
+        head = s3.head_object(Bucket=bucket, Key=package_module().SOURCE_KEY, VersionId=version)
+    except Exception:  # noqa: BLE001 - an expired version: the run shows without its commit
+        return None
+    return head.get("Metadata", {}).get("commit")
 
 
 def cmd_plan(args) -> int:
@@ -584,16 +914,21 @@ def cmd_plan(args) -> int:
         stale.unlink()
     plan_file = PLAN_DIR / "terraform.tfplan"
     variables = [f"-var={v}" for v in args.var or []]
+    # As a pull request's plan job: the read-only plan role, and no state lock (a read-only plan
+    # must not block, or be blocked by, a deploy).
+    plan_role = env.role_credentials("plan")
     proc = terraform(
         [
             "plan",
             "-detailed-exitcode",
             "-input=false",
             "-no-color",
+            "-lock=false",
             f"-out={plan_file}",
             *variables,
         ],
         env.endpoint.url,
+        plan_role,
         capture=True,
     )
     (PLAN_DIR / "plan.txt").write_text(proc.stdout, encoding="utf-8")
@@ -605,7 +940,7 @@ def cmd_plan(args) -> int:
             f"(plan output: {PLAN_DIR / 'plan.txt'})"
         )
     shown = terraform(
-        ["show", "-json", "-no-color", str(plan_file)], env.endpoint.url, capture=True
+        ["show", "-json", "-no-color", str(plan_file)], env.endpoint.url, plan_role, capture=True
     )
     if shown.returncode != 0:
         raise LocalError(f"terraform show -json failed: {shown.stderr.strip()}")
@@ -708,17 +1043,13 @@ def cmd_bench(args) -> int:
         outputs = json.loads((copy / ".local" / "outputs.json").read_text(encoding="utf-8"))
         import boto3
 
-        endpoint = json.loads((copy / ".local" / "endpoint.json").read_text(encoding="utf-8"))[
-            "url"
-        ]
+        endpoint = json.loads((copy / ".local" / "endpoint.json").read_text(encoding="utf-8"))
         sfn = boto3.client(
             "stepfunctions",
-            endpoint_url=endpoint,
+            endpoint_url=endpoint["url"],
             region_name=outputs["aws_region"],
-            **{
-                "aws_access_key_id": "testing",
-                "aws_secret_access_key": "testing",
-            },  # fake, local only
+            aws_access_key_id=endpoint["access_key_id"],
+            aws_secret_access_key=endpoint["secret_access_key"],
         )
         last = status["executions"][0]["name"]
         ex = next(
@@ -775,7 +1106,10 @@ def import_time(zip_path: Path) -> float:
             "import sys,time;sys.path.insert(0,sys.argv[1]);t=time.perf_counter();"
             "import handler;print(time.perf_counter()-t)"
         )
-        env = {**os.environ, **FAKE_ENV, "AWS_DEFAULT_REGION": REGION_FALLBACK}
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
+            "AWS_DEFAULT_REGION": REGION_FALLBACK,
+        }
         proc = subprocess.run(
             [sys.executable, "-I", "-c", code, tmp],
             capture_output=True,

@@ -244,7 +244,10 @@ def upload(
     max_polls: int,
     force: bool = False,
     s3: Any = None,
+    before_trigger: Any = None,
 ) -> dict[str, Any]:
+    """Upload the release, pipeline/source.zip last. before_trigger (local fault injection only)
+    runs after the artifacts are up and before the object that starts the pipeline."""
     manifest = build(out, commit)
     if s3 is None:
         import boto3
@@ -272,6 +275,8 @@ def upload(
             immutable=False,
         ),
     }
+    if before_trigger is not None:
+        before_trigger()
     # Last, because creating this object starts the pipeline.
     payload = execution_input(bucket, commit, poll_interval, max_polls)
     results[SOURCE_KEY] = _put(

@@ -49,8 +49,16 @@ class Project:
         assert proc.returncode == 0, proc.stdout + proc.stderr
         return json.loads(proc.stdout)
 
+    @property
+    def slug(self) -> str:
+        return self.path.name  # baked projects live in a directory named after the slug
+
+    def execution_output(self, commit: str) -> dict:
+        return json.loads(self.execution(commit)["output"] or "{}")
+
     def execution(self, commit: str) -> dict:
-        return next(e for e in self.status()["executions"] if e["name"] == f"release-{commit[:12]}")
+        """The newest execution of a commit (found by its input: CodePipeline names it)."""
+        return next(e for e in self.status()["executions"] if e["commit"] == commit)
 
     def edit_app(self, marker: str, body: str | None = None) -> None:
         handler = self.path / "lambdas" / "app" / "handler.py"

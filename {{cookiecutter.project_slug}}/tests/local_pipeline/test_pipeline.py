@@ -7,11 +7,14 @@ code get distinct ids with --commit; the broken-app and two-release scenarios ch
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 from _environment import PIPELINE_ENVIRONMENT, ROOT, PipelineEnvironment
@@ -131,14 +134,29 @@ def test_first_release_reaches_production_and_streams_progress(project, released
     assert aliases(project)["production"] == aliases(project)["staging"] != "$LATEST"
 
 
-def test_same_commit_twice_starts_no_second_deployment(project, released):
+def test_the_release_runs_through_the_pipeline_named_as_aws_names_it(project, released):
+    """Nothing local starts the execution: the upload's S3 event goes through the EventBridge rule
+    to CodePipeline, whose Step Functions action names it <ExecutionNamePrefix>-<action id>."""
+    status = project.status()
+    assert status["iam"] == "enforce" and status["endpoint"].startswith("http://127.0.0.1:")
+    execution = project.execution(commit_id("first"))
+    assert re.fullmatch(r"release-[0-9a-f-]{36}", execution["name"]), execution["name"]
+    runs = [r for r in status["pipeline_executions"] if r["commit"] == commit_id("first")]
+    assert runs and runs[-1]["status"] == "Succeeded"
+    assert "started by the pipeline" in released.stdout
+
+
+def test_same_commit_twice_reruns_without_a_second_deployment(project, released):
+    """Re-uploading a commit re-runs its release (AWS: a new pipeline run), which must not deploy
+    anything twice: the aliases are already on the release's version."""
     before = project.status()
     again = project.local("release", "--commit", commit_id("first"))
-    assert again.returncode == 0
-    assert "already ran" in again.stdout
+    assert again.returncode == 0, again.stdout
     after = project.status()
     assert after["aliases"] == before["aliases"]
-    assert len(after["executions"]) == len(before["executions"])
+    assert len(after["executions"]) == len(before["executions"]) + 1
+    assert len(after["pipeline_executions"]) == len(before["pipeline_executions"]) + 1
+    assert "already_deployed" in json.dumps(project.execution_output(commit_id("first")))
 
 
 def test_two_consecutive_releases_are_both_promoted_and_the_second_is_live(project, released):
@@ -153,6 +171,22 @@ def test_two_consecutive_releases_are_both_promoted_and_the_second_is_live(proje
     assert live_v2["production"] == live_v2["staging"]
     assert live_v3["production"] == live_v3["staging"]
     assert int(live_v3["production"]) > int(live_v2["production"])
+
+
+def test_a_successful_release_needs_no_permission_it_lacks(project, released):
+    decisions = [
+        json.loads(line)
+        for line in (project.path / ".local" / "iam-decisions.jsonl").read_text().splitlines()
+    ]
+    principals = {d["principal"] for d in decisions if d.get("allowed")}
+    # The AWS provider probes iam:GetUser for the caller and goes on when it is denied, as it does
+    # on AWS (a role session is no IAM user): that probe is the one expected denial.
+    decisions = [d for d in decisions if d.get("action") != "iam:GetUser"]
+    # Every actor acted with its own role: the apply role (upload, follow), the pipeline and
+    # trigger roles, the state machine role, each function's role and CodeDeploy's role.
+    for role in ("github-apply", "codepipeline-role", "pipeline-trigger-role", "codedeploy-role"):
+        assert any(f"/{project.slug}-{role}/" in p or role in p for p in principals), role
+    assert not [d for d in decisions if not d["allowed"]], "denials in a green release"
 
 
 @pytest.mark.parametrize(
@@ -261,3 +295,93 @@ def test_rejected_approval_rolls_back_staging_and_keeps_production(project, rele
     execution = project.status()["executions"][0]
     assert execution["status"] == "FAILED"
     assert "ReleaseRejected" in (execution["error"] or "") + (execution["cause"] or "")
+
+
+# ---------------------------------------------------------------------------------------------
+# IAM enforced: each permission a release needs is really needed, and named when missing.
+# ---------------------------------------------------------------------------------------------
+def admin_iam(project):
+    import boto3
+
+    endpoint = json.loads((project.path / ".local" / "endpoint.json").read_text())
+    return boto3.client(
+        "iam",
+        endpoint_url=endpoint["url"],
+        region_name="us-east-1",
+        aws_access_key_id=endpoint["access_key_id"],
+        aws_secret_access_key=endpoint["secret_access_key"],
+    )
+
+
+def _actions(statement: dict) -> list[str]:
+    actions = statement.get("Action", [])
+    return [actions] if isinstance(actions, str) else list(actions)
+
+
+@contextlib.contextmanager
+def statement_removed(project, role_hint: str, action: str):
+    """Remove from the project's role <slug>-<role_hint> the statement(s) granting `action`;
+    yields the role name and every action those statements granted."""
+    iam = admin_iam(project)
+    role = f"{project.slug}-{role_hint}"
+    saved, removed = {}, set()
+    for name in iam.list_role_policies(RoleName=role)["PolicyNames"]:
+        document = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+        document = json.loads(document) if isinstance(document, str) else document
+        kept = [s for s in document["Statement"] if action not in _actions(s)]
+        if len(kept) == len(document["Statement"]):
+            continue
+        saved[name] = document
+        removed.update(
+            a for s in document["Statement"] if action in _actions(s) for a in _actions(s)
+        )
+        if kept:
+            iam.put_role_policy(
+                RoleName=role,
+                PolicyName=name,
+                PolicyDocument=json.dumps({**document, "Statement": kept}),
+            )
+        else:  # IAM refuses a policy without statements
+            iam.delete_role_policy(RoleName=role, PolicyName=name)
+    assert saved, f"no statement of {role} grants {action}"
+    try:
+        yield role, removed
+    finally:
+        for name, document in saved.items():
+            iam.put_role_policy(RoleName=role, PolicyName=name, PolicyDocument=json.dumps(document))
+
+
+def wait_until_the_pipeline_is_idle(project, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while any(r["status"] == "InProgress" for r in project.status()["pipeline_executions"]):
+        assert time.monotonic() < deadline, "a pipeline run did not end"
+        time.sleep(1)
+
+
+@pytest.mark.parametrize(
+    "role_hint, action, release_goes_on",
+    [
+        ("github-apply", "s3:PutObject", False),  # the deploy job uploads the release
+        # ...and follows it: the job fails, the release itself goes on in the pipeline.
+        ("github-apply", "states:ListExecutions", True),
+        ("codepipeline-role", "states:StartExecution", False),  # the pipeline starts the release
+        ("pipeline-trigger-role", "codepipeline:StartPipelineExecution", False),  # EventBridge
+        ("deploy-role", "lambda:PublishVersion", False),  # the deploy function publishes
+        ("smoke-tests-role", "lambda:InvokeFunction", False),  # smoke tests call staging
+        ("state-machine-role", "lambda:InvokeFunction", False),  # Step Functions runs functions
+        ("codedeploy-role", "lambda:UpdateAlias", False),  # CodeDeploy shifts the alias
+    ],
+)
+def test_a_release_missing_one_statement_fails_naming_it(
+    project, released, role_hint, action, release_goes_on
+):
+    before = aliases(project)
+    project.edit_app(f"needs {action} of {role_hint}")
+    with statement_removed(project, role_hint, action) as (role, removed):
+        run = project.local("release", "--timeout", "120")
+        wait_until_the_pipeline_is_idle(project)
+    assert run.returncode != 0, run.stdout
+    assert role in run.stdout and "AccessDenied" in run.stdout, run.stdout
+    assert any(a in run.stdout for a in removed), (removed, run.stdout)
+    if not release_goes_on:
+        assert aliases(project)["production"] == before["production"]
