@@ -17,6 +17,7 @@ TOP_LEVEL = {
     "lambdas",
     "state_machine.asl.json",
     "scripts",
+    "requirements",
     "tests",
     "README.md",
     "Makefile",

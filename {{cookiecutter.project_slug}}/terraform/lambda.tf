@@ -2,6 +2,8 @@ locals {
   # Zips written by scripts/package.py (scripts/terraform.py validate|plan runs it first).
   build_dir = "${path.module}/../build"
 
+  app_handler = "handler.handler"
+
   deployment_environment = {
     APP_FUNCTION_NAME           = local.app_function_name
     CODEDEPLOY_APPLICATION      = local.codedeploy_app
@@ -16,7 +18,8 @@ locals {
       description = "Checks a release zip against its manifest before anything is deployed"
       timeout     = 60
       memory_size = 512
-      environment = { MAX_ARTIFACT_BYTES = tostring(var.max_artifact_bytes) }
+      # The handler a release's manifest must name: the one the app function is configured with.
+      environment = { MAX_ARTIFACT_BYTES = tostring(var.max_artifact_bytes), EXPECTED_HANDLER = local.app_handler }
     }
     deploy = {
       description = "Publishes the release as a version and shifts an alias to it through CodeDeploy"
@@ -117,7 +120,7 @@ resource "aws_lambda_function" "app" {
   description   = "The application this pipeline delivers"
   role          = aws_iam_role.app.arn
   runtime       = var.python_runtime
-  handler       = "handler.handler"
+  handler       = local.app_handler
   timeout       = var.app_timeout_seconds
   memory_size   = var.app_memory_mb
 

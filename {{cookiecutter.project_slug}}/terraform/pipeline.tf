@@ -193,12 +193,11 @@ resource "aws_cloudwatch_event_target" "artifact_uploaded" {
     input_paths = {
       revisionValue = "$.detail.object.version-id"
     }
-    input_template = jsonencode({
-      sourceRevisions = [{
-        actionName    = local.pipeline_source_action
-        revisionType  = "S3_OBJECT_VERSION_ID"
-        revisionValue = "<revisionValue>"
-      }]
-    })
+    # A plain string, not jsonencode(): jsonencode escapes "<" and ">" as \u003c/\u003e, and
+    # EventBridge then never substitutes the placeholder (the source action would look for a
+    # version literally named "<revisionValue>").
+    input_template = <<-EOT
+      {"sourceRevisions": [{"actionName": "${local.pipeline_source_action}", "revisionType": "S3_OBJECT_VERSION_ID", "revisionValue": "<revisionValue>"}]}
+    EOT
   }
 }

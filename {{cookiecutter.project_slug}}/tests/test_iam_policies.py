@@ -368,6 +368,9 @@ def test_pipeline_trigger_pins_the_uploaded_object_version(rendered):
     target = rendered["main"]["aws_cloudwatch_event_target.artifact_uploaded"]
     (transformer,) = target["input_transformer"]
     assert transformer["input_paths"] == {"revisionValue": "$.detail.object.version-id"}
+    # Literally "<revisionValue>": EventBridge substitutes only the unescaped placeholder, and
+    # jsonencode() would write \u003crevisionValue\u003e (json.loads below cannot tell).
+    assert '"revisionValue": "<revisionValue>"' in transformer["input_template"]
     template = json.loads(transformer["input_template"])
     source = rendered["main"]["aws_codepipeline.release"]["stage"][0]["action"][0]["name"]
     assert template == {

@@ -105,7 +105,12 @@ def mirror(tmp_path: Path) -> Path:
     return path
 
 
-BACKEND_ENV = {"TF_STATE_BUCKET": "orders-service-tfstate-123456789012", "AWS_REGION": "us-east-2"}
+STATE_KEY_ARN = "arn:aws:kms:us-east-2:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+BACKEND_ENV = {
+    "TF_STATE_BUCKET": "orders-service-tfstate-123456789012",
+    "AWS_REGION": "us-east-2",
+    "TF_STATE_KMS_KEY_ARN": STATE_KEY_ARN,
+}
 
 
 def test_help_lists_every_command(project: Project) -> None:
@@ -193,6 +198,7 @@ def test_backend_config_comes_from_the_environment(project: Project) -> None:
         "-backend-config=region=us-east-2",
         "-backend-config=use_lockfile=true",
         "-backend-config=encrypt=true",
+        f"-backend-config=kms_key_id={STATE_KEY_ARN}",
     ]
     assert "-backend=false" not in call
 

@@ -329,17 +329,19 @@ resource "aws_iam_role_policy" "apply" {
         # No statement here grants anything on keys by tag, so tagging cannot take a key over.
         # Conditions keep it to the one kind of key the stack creates (AWS KMS Developer Guide,
         # "kms:KeySpec", "kms:KeyUsage", "kms:KeyOrigin", "kms:BypassPolicyLockoutSafetyCheck").
+        # ...IfExists: a parameter the request omits takes exactly these defaults (CreateKey, AWS
+        # KMS API Reference), so an omitted one is the allowed value, never a way around it.
         Sid      = "CreatePipelineKey"
         Effect   = "Allow"
         Action   = "kms:CreateKey"
         Resource = "*"
         Condition = {
-          StringEquals = {
+          StringEqualsIfExists = {
             "kms:KeySpec"   = "SYMMETRIC_DEFAULT"
             "kms:KeyUsage"  = "ENCRYPT_DECRYPT"
             "kms:KeyOrigin" = "AWS_KMS"
           }
-          Bool = { "kms:BypassPolicyLockoutSafetyCheck" = "false" }
+          BoolIfExists = { "kms:BypassPolicyLockoutSafetyCheck" = "false" }
         }
       },
       {
