@@ -39,6 +39,15 @@ locals {
     Resource = local.deployment_group_arns
   }
 
+  # StopDeployment has no resource type in the Service Authorization Reference (AWS CodeDeploy):
+  # granted on deployment group ARNs it is never allowed, so the rollback could not stop one.
+  stop_deployments_statement = {
+    Sid      = "StopDeployments"
+    Effect   = "Allow"
+    Action   = "codedeploy:StopDeployment"
+    Resource = "*"
+  }
+
   # Statements each pipeline function needs beyond logging, tracing and its environment key.
   pipeline_function_statements = {
     validate_artifact = local.read_release_statements
@@ -56,9 +65,10 @@ locals {
       {
         Sid      = "CreateAndTrackDeployments"
         Effect   = "Allow"
-        Action   = ["codedeploy:CreateDeployment", "codedeploy:GetDeployment", "codedeploy:ListDeployments", "codedeploy:StopDeployment"]
+        Action   = ["codedeploy:CreateDeployment", "codedeploy:GetDeployment", "codedeploy:ListDeployments"]
         Resource = local.deployment_group_arns
       },
+      local.stop_deployments_statement,
       {
         Sid      = "ReadDeploymentConfig"
         Effect   = "Allow"
@@ -95,11 +105,12 @@ locals {
 
     rollback = [
       {
-        Sid      = "StopDeployments"
+        Sid      = "TrackDeploymentsToStop"
         Effect   = "Allow"
-        Action   = ["codedeploy:GetDeployment", "codedeploy:ListDeployments", "codedeploy:StopDeployment"]
+        Action   = ["codedeploy:GetDeployment", "codedeploy:ListDeployments"]
         Resource = local.deployment_group_arns
       },
+      local.stop_deployments_statement,
       {
         Sid      = "PointAliasesBack"
         Effect   = "Allow"

@@ -81,7 +81,7 @@ locals {
     {
       Sid      = "ReadTopic"
       Effect   = "Allow"
-      Action   = ["sns:GetTopicAttributes", "sns:GetSubscriptionAttributes", "sns:ListSubscriptionsByTopic", "sns:ListTagsForResource"]
+      Action   = ["sns:GetTopicAttributes", "sns:ListSubscriptionsByTopic", "sns:ListTagsForResource"]
       Resource = [local.arns.topic, "${local.arns.topic}:*"]
     },
     {
@@ -123,9 +123,11 @@ locals {
     {
       # Calls IAM only authorizes on "*". They return names and metadata, never data; the provider
       # validates the state machine definition (ValidateStateMachineDefinition) while planning.
+      # sns:GetSubscriptionAttributes has no resource type in the Service Authorization Reference
+      # (Amazon SNS), so it is granted on "*" or not at all (parliament RESOURCE_MISMATCH).
       Sid      = "CallsWithoutResourceScope"
       Effect   = "Allow"
-      Action   = ["logs:DescribeLogGroups", "kms:ListAliases", "states:ValidateStateMachineDefinition"]
+      Action   = ["logs:DescribeLogGroups", "kms:ListAliases", "states:ValidateStateMachineDefinition", "sns:GetSubscriptionAttributes"]
       Resource = "*"
     },
   ]
@@ -377,8 +379,16 @@ resource "aws_iam_role_policy" "apply" {
       {
         Sid      = "ManageTopic"
         Effect   = "Allow"
-        Action   = ["sns:CreateTopic", "sns:DeleteTopic", "sns:SetTopicAttributes", "sns:Subscribe", "sns:Unsubscribe", "sns:SetSubscriptionAttributes", "sns:TagResource", "sns:UntagResource"]
+        Action   = ["sns:CreateTopic", "sns:DeleteTopic", "sns:SetTopicAttributes", "sns:Subscribe", "sns:TagResource", "sns:UntagResource"]
         Resource = [local.arns.topic, "${local.arns.topic}:*"]
+      },
+      {
+        # The release topic's email subscription. These subscription calls have no resource type
+        # in the Service Authorization Reference (Amazon SNS): "*" is the only resource that works.
+        Sid      = "ManageTopicSubscription"
+        Effect   = "Allow"
+        Action   = ["sns:Unsubscribe", "sns:SetSubscriptionAttributes"]
+        Resource = "*"
       },
       {
         Sid      = "ManageRules"
@@ -473,11 +483,19 @@ resource "aws_iam_policy" "workload_boundary" {
         Sid    = "ProjectDeployments"
         Effect = "Allow"
         Action = [
-          "codedeploy:CreateDeployment", "codedeploy:GetDeployment", "codedeploy:ListDeployments", "codedeploy:StopDeployment",
+          "codedeploy:CreateDeployment", "codedeploy:GetDeployment", "codedeploy:ListDeployments",
           "codedeploy:GetDeploymentConfig", "codedeploy:GetApplication", "codedeploy:GetApplicationRevision",
           "codedeploy:RegisterApplicationRevision",
         ]
         Resource = concat(local.codedeploy_arns, [local.arns.deployment_configs])
+      },
+      {
+        # StopDeployment has no resource type (Service Authorization Reference, AWS CodeDeploy):
+        # granted on a deployment group ARN it is never allowed.
+        Sid      = "StopProjectDeployments"
+        Effect   = "Allow"
+        Action   = "codedeploy:StopDeployment"
+        Resource = "*"
       },
       {
         Sid    = "ProjectReleases"
