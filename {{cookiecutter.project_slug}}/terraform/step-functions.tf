@@ -70,26 +70,62 @@ output "release_budget" {
   value       = module.release_budget
 }
 
-resource "aws_sfn_state_machine" "release" {
-  #checkov:skip=CKV_AWS_285:Execution data is left out of the logs on purpose: it carries the approval task token and release inputs; failures are logged at ERROR and every input and output stays in the execution history.
-  name     = local.state_machine_name
-  type     = "STANDARD"
-  role_arn = aws_iam_role.state_machine.arn
-
+locals {
   # Every placeholder is always passed (the approval one empty when approval is off) so templatefile
   # never fails on a variable the chosen ASL does not use.
-  definition = templatefile("${path.module}/../state_machine.asl.json", {
+  release_asl = jsondecode(templatefile("${path.module}/../state_machine.asl.json", {
     validate_artifact_function_arn = aws_lambda_function.pipeline["validate_artifact"].arn
     deploy_function_arn            = aws_lambda_function.pipeline["deploy"].arn
     deployment_status_function_arn = aws_lambda_function.pipeline["deployment_status"].arn
     smoke_tests_function_arn       = aws_lambda_function.pipeline["smoke_tests"].arn
     rollback_function_arn          = aws_lambda_function.pipeline["rollback"].arn
     approval_notifier_function_arn = var.manual_approval ? aws_lambda_function.pipeline["approval_notifier"].arn : ""
-    # Time budget (release_budget/): every timeout below comes from the strategy and approval.
-    state_machine_timeout_seconds = module.release_budget.state_machine_timeout_seconds
-    deployment_timeout_seconds    = module.release_budget.deployment_timeout_seconds
-    approval_timeout_seconds      = module.release_budget.approval_timeout_seconds
+  }))
+
+  # The time budget (release_budget/) replaces the sample numbers the ASL file carries, so the
+  # file stays valid JSON for every tool that reads it: the machine's TimeoutSeconds, each
+  # deployment check's timeout_seconds and the approval's TimeoutSeconds. Single-entry for
+  # expressions, because the states differ in shape and the approval state may not exist.
+  release_states = merge(
+    local.release_asl.States,
+    {
+      for name, state in local.release_asl.States : name => merge(state, {
+        Parameters = merge(state.Parameters, {
+          Payload = merge(state.Parameters.Payload, {
+            timeout_seconds = module.release_budget.deployment_timeout_seconds
+          })
+        })
+      }) if name == "CheckStaging"
+    },
+    {
+      for name, state in local.release_asl.States : name => merge(state, {
+        Parameters = merge(state.Parameters, {
+          Payload = merge(state.Parameters.Payload, {
+            timeout_seconds = module.release_budget.deployment_timeout_seconds
+          })
+        })
+      }) if name == "CheckProduction"
+    },
+    {
+      for name, state in local.release_asl.States : name => merge(state, {
+        TimeoutSeconds = module.release_budget.approval_timeout_seconds
+      }) if name == "ApproveProduction"
+    },
+  )
+
+  release_definition = merge(local.release_asl, {
+    TimeoutSeconds = module.release_budget.state_machine_timeout_seconds
+    States         = local.release_states
   })
+}
+
+resource "aws_sfn_state_machine" "release" {
+  #checkov:skip=CKV_AWS_285:Execution data is left out of the logs on purpose: it carries the approval task token and release inputs; failures are logged at ERROR and every input and output stays in the execution history.
+  name     = local.state_machine_name
+  type     = "STANDARD"
+  role_arn = aws_iam_role.state_machine.arn
+
+  definition = jsonencode(local.release_definition)
 
   logging_configuration {
     log_destination = "${aws_cloudwatch_log_group.state_machine.arn}:*"

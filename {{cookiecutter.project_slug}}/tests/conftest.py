@@ -23,6 +23,19 @@ for path in (LAMBDAS, SCRIPTS):
 REGION = "us-east-1"
 
 
+def pytest_configure(config):
+    """Tests that run terraform use the provider source scripts/terraform.py picks (a mirror it
+    finds, else the registry), so `make test` needs no TF_PROVIDER_MIRROR on machines with one."""
+    import os
+
+    import terraform as runner  # scripts/terraform.py
+
+    if not os.environ.get("TF_PROVIDER_MIRROR"):
+        mirror, _ = runner.provider_source(os.environ)
+        if mirror:
+            os.environ["TF_PROVIDER_MIRROR"] = mirror
+
+
 @pytest.fixture(autouse=True)
 def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fake credentials so no test can ever reach a real AWS account."""

@@ -300,7 +300,13 @@ def test_no_tag_conditioned_kms_and_create_key_is_constrained(rendered):
         if "kms:CreateKey" in as_list(s["Action"])
     ]
     assert len(create) == 1 and as_list(create[0]["Action"]) == ["kms:CreateKey"]
-    assert create[0]["Condition"]["Bool"] == {"kms:BypassPolicyLockoutSafetyCheck": "false"}
+    # ...IfExists: an omitted parameter takes exactly the allowed default (CreateKey API Reference).
+    assert create[0]["Condition"]["BoolIfExists"] == {"kms:BypassPolicyLockoutSafetyCheck": "false"}
+    assert create[0]["Condition"]["StringEqualsIfExists"] == {
+        "kms:KeySpec": "SYMMETRIC_DEFAULT",
+        "kms:KeyUsage": "ENCRYPT_DECRYPT",
+        "kms:KeyOrigin": "AWS_KMS",
+    }
     for statement in statements(rendered["policies"]["apply"]):
         if (
             any(a.startswith("kms:") for a in as_list(statement["Action"]))

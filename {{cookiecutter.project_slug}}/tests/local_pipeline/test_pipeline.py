@@ -146,6 +146,44 @@ def test_the_release_runs_through_the_pipeline_named_as_aws_names_it(project, re
     assert "started by the pipeline" in released.stdout
 
 
+def test_the_deployed_state_machine_carries_the_release_budget(project):
+    import boto3
+
+    endpoint = json.loads((project.path / ".local" / "endpoint.json").read_text())
+    outputs = json.loads((project.path / ".local" / "outputs.json").read_text())
+    sfn = boto3.client(
+        "stepfunctions",
+        endpoint_url=endpoint["url"],
+        region_name=outputs["aws_region"],
+        aws_access_key_id=endpoint["access_key_id"],
+        aws_secret_access_key=endpoint["secret_access_key"],
+    )
+    definition = json.loads(
+        sfn.describe_state_machine(stateMachineArn=outputs["state_machine_arn"])["definition"]
+    )
+    budget = outputs["release_budget"]
+    assert definition["TimeoutSeconds"] == budget["state_machine_timeout_seconds"] != 3600
+    for state in ("CheckStaging", "CheckProduction"):
+        payload = definition["States"][state]["Parameters"]["Payload"]
+        assert payload["timeout_seconds"] == budget["deployment_timeout_seconds"] != 3600
+    if "ApproveProduction" in definition["States"]:
+        approval = definition["States"]["ApproveProduction"]["TimeoutSeconds"]
+        assert approval == budget["approval_timeout_seconds"]
+
+
+def test_the_rendered_policies_pass_parliament_and_cloudsplaining(project):
+    """Every identity policy and boundary both roots rendered, with its real ARNs."""
+    sys.path.insert(0, str(project.path / "scripts"))
+    try:
+        import policy_lint
+    finally:
+        sys.path.pop(0)
+    states = [project.path / ".local" / name for name in ("bootstrap.tfstate", "terraform.tfstate")]
+    findings, count = policy_lint.lint(states, project.path / ".iam-policy-lint.yaml")
+    assert count >= 20
+    assert [f.line() for f in findings] == []
+
+
 def test_same_commit_twice_reruns_without_a_second_deployment(project, released):
     """Re-uploading a commit re-runs its release (AWS: a new pipeline run), which must not deploy
     anything twice: the aliases are already on the release's version."""
