@@ -25,6 +25,7 @@ TOP_LEVEL = {
     ".pre-commit-config.yaml",
     ".tflint.hcl",
     ".checkov.yaml",
+    ".iam-policy-lint.yaml",
     ".gitignore",
 }
 TERRAFORM_FILES = {
