@@ -373,6 +373,7 @@ class Enforcer:
                 account=principal.account,
                 region=region,
                 extra_context=request_context(service, params, principal.account),
+                resource_tags=resource_tags(service, params, principal.account, region),
                 resolver=MotoResolver(principal.account, region),
                 caller_arn=principal.arn,
             )
@@ -525,6 +526,23 @@ def request_context(service: str, params: Mapping[str, Any], account: str) -> di
         if role.permissions_boundary_arn:
             context["iam:PermissionsBoundary"] = role.permissions_boundary_arn
     return context
+
+
+def resource_tags(
+    service: str, params: Mapping[str, Any], account: str, region: str
+) -> dict[str, str] | None:
+    """The tags of the KMS key a call targets, for aws:ResourceTag/<key> conditions (AWS KMS
+    Developer Guide, "ABAC for AWS KMS"); other services' resource tags are not modelled."""
+    key_id = params.get("KeyId")
+    if service != "kms" or not key_id:
+        return None
+    from moto.kms.models import kms_backends
+
+    try:
+        tags = kms_backends[account][region].list_resource_tags(key_id)["Tags"]
+    except Exception:  # noqa: BLE001 - unknown key: KMS itself says so
+        return None
+    return {tag["TagKey"]: tag["TagValue"] for tag in tags}
 
 
 class MotoResolver:

@@ -349,12 +349,18 @@ resource "aws_iam_role_policy" "apply" {
       {
         # CreateKey with tags (the provider's default_tags) needs kms:TagResource in an IAM policy,
         # as the key policy does not exist yet ("CreateKey", AWS KMS API Reference). Tags grant
-        # nothing anywhere in this project, so this cannot be used to take over a key.
-        Sid       = "TagKeyAtCreation"
-        Effect    = "Allow"
-        Action    = "kms:TagResource"
-        Resource  = local.kms_keys_in_region
-        Condition = { StringEquals = { "aws:RequestTag/Project" = var.project } }
+        # nothing anywhere in this project, so this cannot be used to take over a key. The Null
+        # condition keeps it to keys with no Project tag yet (a key being created): another
+        # project's key, tagged with its own Project, cannot be retagged ("aws:ResourceTag", IAM
+        # User Guide; KMS supports it for TagResource, "ABAC for AWS KMS").
+        Sid      = "TagKeyAtCreation"
+        Effect   = "Allow"
+        Action   = "kms:TagResource"
+        Resource = local.kms_keys_in_region
+        Condition = {
+          StringEquals = { "aws:RequestTag/Project" = var.project }
+          Null         = { "aws:ResourceTag/Project" = "true" }
+        }
       },
       {
         # The alias side of CreateAlias/UpdateAlias/DeleteAlias; the key side is in the key policy.

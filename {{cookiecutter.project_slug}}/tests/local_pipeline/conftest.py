@@ -106,6 +106,7 @@ def lambda_role(aws):
                             "lambda:UpdateAlias",
                             "cloudwatch:DescribeAlarms",
                             "codedeploy:PutLifecycleEventHookExecutionStatus",
+                            "s3:PutObject",
                         ],
                         "Resource": "*",
                     }

@@ -423,3 +423,227 @@ def test_a_release_missing_one_statement_fails_naming_it(
     assert any(a in run.stdout for a in removed), (removed, run.stdout)
     if not release_goes_on:
         assert aliases(project)["production"] == before["production"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Two projects in one account whose slugs share a prefix (orders / orders-service).
+# ---------------------------------------------------------------------------------------------
+def neighbour_slug(slug: str) -> str:
+    """A slug that is a prefix of this one, or that this one is a prefix of."""
+    return slug.rsplit("-", 1)[0] if "-" in slug else f"{slug}-service"
+
+
+def resource_arns(state: dict) -> dict[str, dict[str, str]]:
+    """Every resource ARN in a state (with a bucket's objects and a function's aliases), each
+    with its tags (aws:ResourceTag/<key> where a service evaluates it)."""
+    arns = {}
+    for resource in state["resources"]:
+        if resource["mode"] != "managed":
+            continue
+        for instance in resource["instances"]:
+            attributes = instance.get("attributes") or {}
+            arn = attributes.get("arn")
+            if isinstance(arn, str) and arn.startswith("arn:"):
+                tags = attributes.get("tags_all") or {}
+                arns[arn] = tags
+                if resource["type"] == "aws_s3_bucket":
+                    arns[f"{arn}/releases/x.zip"] = {}  # the bucket's objects too
+                if resource["type"] == "aws_lambda_function":
+                    arns[f"{arn}:production"] = tags  # and its aliases
+    return arns
+
+
+@pytest.fixture(scope="session")
+def neighbour(project):
+    """The neighbour project's bootstrap and IAM (and what its policies name) applied next to this
+    project in the same local account, each root as the rehearsal applies it."""
+    sys.path.insert(0, str(project.path / "scripts"))
+    try:
+        import local
+    finally:
+        sys.path.pop(0)
+    other = neighbour_slug(project.slug)
+    endpoint = local.process.find(local.STATE_DIR)
+    admin = endpoint.admin_credentials
+    mirror, _ = local.tf_runner.provider_source(project.environ)
+    init = ["init", "-input=false", "-no-color"] + ([f"-plugin-dir={mirror}"] if mirror else [])
+    bootstrap = local.Root(local.BOOTSTRAP_DIR, f"bootstrap-{other}")
+    main = local.Root(local.TF_DIR, f"main-{other}")
+    bootstrap_vars = [
+        f"-var=project={other}",
+        f"-var=github_repository=my-org/{other}",
+        "-var=create_oidc_provider=false",  # one GitHub OIDC provider per account
+    ]
+    local.terraform_ok(init, endpoint.url, admin, "init", bootstrap)
+    local.terraform_ok(
+        ["apply", "-auto-approve", "-input=false", "-no-color", *bootstrap_vars]
+        + local.bootstrap_targets(),
+        endpoint.url,
+        admin,
+        "apply",
+        bootstrap,
+    )
+    local.terraform_ok(
+        ["apply", "-refresh-only", "-auto-approve", "-input=false", "-no-color", *bootstrap_vars],
+        endpoint.url,
+        admin,
+        "refresh",
+        bootstrap,
+    )
+    outputs = local.terraform_outputs(endpoint.url, admin, bootstrap)
+    region = json.loads((local.STATE_DIR / "outputs.json").read_text())["aws_region"]
+    apply_role = local.assume_ci_role(endpoint, outputs, "apply", region)
+    # Every role and policy of the main stack, with what they name (Terraform adds dependencies).
+    targets = [
+        f"-target={kind}.{name}"
+        for tf_file in sorted(local.TF_DIR.glob("*.tf"))
+        for kind, name in re.findall(
+            r'^resource\s+"(aws_iam_role(?:_policy)?)"\s+"([^"]+)"',
+            tf_file.read_text(encoding="utf-8"),
+            re.M,
+        )
+    ]
+    main_vars = [
+        f"-var=project={other}",
+        f"-var=permissions_boundary_name={other}-workload-boundary",
+    ]
+    local.terraform_ok(init, endpoint.url, apply_role, "init", main)
+    local.terraform_ok(
+        ["apply", "-auto-approve", "-input=false", "-no-color", *main_vars, *targets],
+        endpoint.url,
+        apply_role,
+        "apply",
+        main,
+    )
+    states = {}
+    for slug, files in (
+        (project.slug, ("bootstrap.tfstate", "terraform.tfstate")),
+        (other, (f"bootstrap-{other}.tfstate", f"main-{other}.tfstate")),
+    ):
+        states[slug] = [json.loads((local.STATE_DIR / name).read_text()) for name in files]
+    return {
+        "slug": other,
+        "states": states,
+        "endpoint": endpoint,
+        "apply_role": apply_role,
+        "region": region,
+    }
+
+
+def project_roles(iam, slug: str) -> list[str]:
+    names = {f"{slug}-github-apply", f"{slug}-github-plan", f"{slug}-codedeploy-role"}
+    names |= {f"{slug}-{suffix}-role" for suffix in ("deploy", "rollback", "state-machine")}
+    names |= {f"{slug}-codepipeline-role", f"{slug}-pipeline-trigger-role", f"{slug}-app-role"}
+    return [r["Arn"] for r in iam.list_roles()["Roles"] if r["RoleName"] in names]
+
+
+def test_projects_whose_slugs_share_a_prefix_cannot_reach_each_other(project, neighbour):
+    """Neither project's roles may read, change, pass or delete anything of the other's, except
+    through the few actions AWS authorizes only on "*" (no resource-level permission exists)."""
+    from local_aws import iam_policy
+    from policy_sentry.querying.actions import get_action_data
+
+    iam = admin_iam(project)
+    region = json.loads((project.path / ".local" / "outputs.json").read_text())["aws_region"]
+    slugs = [project.slug, neighbour["slug"]]
+    # Every condition value the stack's policies test, at once (multi-valued keys match if any
+    # value does), so a statement cannot hide behind a condition the test did not satisfy.
+    context = {
+        "kms:ViaService": [f"{svc}.{region}.amazonaws.com" for svc in ("s3", "lambda", "sns")],
+        "kms:CallerAccount": "123456789012",
+        "kms:GrantIsForAWSResource": "true",
+        "s3:prefix": ["releases/", "pipeline/"],
+        "iam:PassedToService": [
+            f"{svc}.amazonaws.com"
+            for svc in ("lambda", "states", "codepipeline", "codedeploy", "events")
+        ],
+        "iam:PermissionsBoundary": [
+            f"arn:aws:iam::123456789012:policy/{slug}-workload-boundary" for slug in slugs
+        ],
+        "aws:RequestTag/Project": slugs,
+        "aws:TagKeys": ["Project", "ManagedBy"],
+    }
+    unscopable_used = set()
+    crossings = []
+    for mine, theirs in ((project.slug, neighbour["slug"]), (neighbour["slug"], project.slug)):
+        targets = {k: v for s in neighbour["states"][theirs] for k, v in resource_arns(s).items()}
+        assert len(targets) > 10, theirs
+        roles = project_roles(iam, mine)
+        assert len(roles) >= 8, (mine, roles)
+        for role_arn in roles:
+            identity, boundary = _live_policies(iam, role_arn)
+            actions = {a for _, doc in identity for s in doc["Statement"] for a in _actions(s)}
+            for action in sorted(actions):
+                service, name = action.split(":", 1)
+                data = get_action_data(service, name).get(service) or []
+                if data and all(entry["resource_arn_format"] == "*" for entry in data):
+                    unscopable_used.add(action)
+                    continue
+                for arn, tags in targets.items():
+                    tagged = {**context, **{f"aws:ResourceTag/{k}": v for k, v in tags.items()}}
+                    decision = iam_policy.evaluate(
+                        iam_policy.AuthzRequest(action, arn, tagged, principal_arn=role_arn),
+                        identity,
+                        boundary,
+                    )
+                    if decision.allowed:
+                        crossings.append(f"{role_arn} may {action} on {arn}: {decision.reason}")
+    assert crossings == [], "\n".join(crossings)
+    # The exceptions are exactly these: if this set grows, a new "*" grant reaches the neighbour.
+    assert unscopable_used <= {
+        "codedeploy:StopDeployment",
+        "sns:GetSubscriptionAttributes",
+        "sns:SetSubscriptionAttributes",
+        "sns:Unsubscribe",
+        "kms:CreateKey",
+        "kms:ListAliases",
+        "logs:DescribeLogGroups",
+        "logs:CreateLogDelivery",
+        "logs:GetLogDelivery",
+        "logs:UpdateLogDelivery",
+        "logs:DeleteLogDelivery",
+        "logs:ListLogDeliveries",
+        "logs:PutResourcePolicy",
+        "logs:DescribeResourcePolicies",
+        "states:ValidateStateMachineDefinition",
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+        "xray:GetSamplingRules",
+        "xray:GetSamplingTargets",
+    }, sorted(unscopable_used)
+
+
+def _live_policies(iam, role_arn: str):
+    name = role_arn.rsplit("/", 1)[-1]
+    identity = []
+    for policy in iam.list_role_policies(RoleName=name)["PolicyNames"]:
+        document = iam.get_role_policy(RoleName=name, PolicyName=policy)["PolicyDocument"]
+        identity.append((policy, json.loads(document) if isinstance(document, str) else document))
+    role = iam.get_role(RoleName=name)["Role"]
+    boundary = None
+    if role.get("PermissionsBoundary"):
+        arn = role["PermissionsBoundary"]["PermissionsBoundaryArn"]
+        version = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
+        document = iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]
+        text = document["Document"]
+        boundary = (arn, json.loads(text) if isinstance(text, str) else text)
+    return identity, boundary
+
+
+def test_the_neighbour_apply_role_is_refused_by_the_endpoint(project, neighbour):
+    """A live call: the neighbour's apply role may not touch this project's app function."""
+    import boto3
+    from botocore.exceptions import ClientError
+
+    client = boto3.client(
+        "lambda",
+        endpoint_url=neighbour["endpoint"].url,
+        region_name=neighbour["region"],
+        **neighbour["apply_role"],
+    )
+    with pytest.raises(ClientError) as denied:
+        client.update_function_configuration(
+            FunctionName=f"{project.slug}-app", Description="taken over"
+        )
+    assert denied.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert f"{neighbour['slug']}-github-apply" in str(denied.value)
