@@ -31,6 +31,7 @@ import logging
 import secrets
 import threading
 import time
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -670,6 +671,8 @@ def _denied_response(response, exc: Exception):
         code = "AccessDeniedException" if denied else "UnrecognizedClientException"
     _status, headers, body = response.serialized(ActionResult(_denied_exception(code, str(exc))))
     headers["status"] = 403
+    # Every AWS response carries a request id; SDKs and Step Functions' error causes read it.
+    headers.setdefault("x-amzn-RequestId", str(uuid.uuid4()))
     return 403, headers, body
 
 

@@ -104,7 +104,40 @@ def install_role_credentials(directory) -> None:
             module.boto_client_for = boto_client_for
 
 
+def install_lambda_error_names() -> None:
+    """Name Lambda API errors the way Step Functions does.
+
+    moto names every Lambda client error `Lambda.<ErrorCode>`. Step Functions keeps the name only
+    for the exceptions Lambda's API models; anything else, such as the 403 AccessDeniedException
+    IAM answers when the state machine role may not invoke a function, reaches the state machine
+    as `Lambda.AWSLambdaException` (Step Functions Developer Guide, "Handling errors in Step
+    Functions workflows", errors of the Lambda service integration), which is what its Retry and
+    Catch name.
+    """
+    import botocore.session
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_lambda as service_lambda,
+    )
+
+    modeled = {
+        shape.name
+        for shape in botocore.session.get_session().get_service_model("lambda").error_shapes
+    }
+    original = service_lambda.StateTaskServiceLambda._error_cause_from_client_error
+
+    def error_cause_from_client_error(client_error) -> tuple[str, str]:
+        error, cause = original(client_error)
+        if client_error.response["Error"]["Code"] not in modeled:
+            error = "Lambda.AWSLambdaException"
+        return error, cause
+
+    service_lambda.StateTaskServiceLambda._error_cause_from_client_error = staticmethod(
+        error_cause_from_client_error
+    )
+
+
 def install() -> None:
+    install_lambda_error_names()
     default_user_config.setdefault("stepfunctions", {})["execute_state_machine"] = True
     sfn_responses.StepFunctionResponse.validate_state_machine_definition = (
         validate_state_machine_definition

@@ -44,12 +44,16 @@ ACCOUNT = "123456789012"
 
 
 @pytest.fixture(scope="session")
-def endpoint(tmp_path_factory):
+def endpoint_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("local-aws")
+
+
+@pytest.fixture(scope="session")
+def endpoint(endpoint_dir):
     """A bare embedded endpoint (no Terraform) with a fast CodeDeploy clock: 1 minute = 0.05 s."""
-    state_dir = tmp_path_factory.mktemp("local-aws")
-    ep = process.start(state_dir, minute_seconds=0.05)
+    ep = process.start(endpoint_dir, minute_seconds=0.05)
     yield ep
-    process.stop(state_dir)
+    process.stop(endpoint_dir)
 
 
 @pytest.fixture(scope="session")
