@@ -7,6 +7,7 @@ each role's planned assume_role_policy from `terraform show -json`. No AWS accou
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -48,6 +49,17 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def planned_roles(tmp_path_factory) -> dict[str, dict]:
+    return plan_roles(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def planned_roles_by_id(tmp_path_factory) -> dict[str, dict]:
+    return plan_roles(
+        tmp_path_factory, '-var=github_oidc_subject_ids={owner_id="1111",repository_id="2222"}'
+    )
+
+
+def plan_roles(tmp_path_factory, *variables: str) -> dict[str, dict]:
     terraform = shutil.which("terraform")
     if terraform is None:
         pytest.skip("terraform is not on PATH (install Terraform >= 1.10 to render the policies)")
@@ -67,11 +79,13 @@ def planned_roles(tmp_path_factory) -> dict[str, dict]:
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
         )
-        iam.create_open_id_connect_provider(
-            Url=f"https://{OIDC_HOST}",
-            ClientIDList=["sts.amazonaws.com"],
-            ThumbprintList=["6938fd4d98bab03faadb97b34396831e3780aea1"],
-        )
+        # moto's backends are per process: a second plan in this module finds the provider.
+        with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):
+            iam.create_open_id_connect_provider(
+                Url=f"https://{OIDC_HOST}",
+                ClientIDList=["sts.amazonaws.com"],
+                ThumbprintList=["6938fd4d98bab03faadb97b34396831e3780aea1"],
+            )
         # The bootstrap takes its names from ../names (shared with terraform/): copy both.
         work = tmp_path_factory.mktemp("roots") / "bootstrap"
         work.mkdir()
@@ -108,6 +122,7 @@ def planned_roles(tmp_path_factory) -> dict[str, dict]:
             "-input=false",
             "-no-color",
             "-var=create_oidc_provider=false",
+            *variables,
             "-out=bootstrap.tfplan",
         )
         plan = json.loads(run(terraform, "show", "-json", "bootstrap.tfplan"))
@@ -175,3 +190,18 @@ def test_apply_role_is_not_reachable_from_pull_requests(planned_roles):
         ("StringEquals", f"{OIDC_HOST}:sub")
     ]
     assert all(":environment:production" not in subject for subject in plan_subjects)
+
+
+def test_subjects_can_name_the_immutable_owner_and_repository_ids(planned_roles_by_id):
+    """A renamed or deleted owner's name can be registered again by someone else; its ids cannot.
+    With github_oidc_subject_ids set, the roles trust the subject GitHub issues once the
+    repository's OIDC subject template includes repository_owner_id and repository_id."""
+    prefix = "repository_owner_id:1111:repository_id:2222"
+    expected = {
+        "plan": {f"{prefix}:pull_request", f"{prefix}:ref:refs/heads/main"},
+        "apply": {f"{prefix}:environment:production"},
+    }
+    for role, subjects in expected.items():
+        found = conditions(trust(planned_roles_by_id, role)[0])
+        assert set(found[("StringEquals", f"{OIDC_HOST}:sub")]) == subjects
+        assert not any(REPOSITORY in value for values in found.values() for value in values)

@@ -26,12 +26,16 @@ locals {
 
   # OIDC subjects each role trusts. The read-only plan role also serves the scheduled drift check,
   # which runs on main; only the production environment (with its reviewers) may apply.
+  # By name (the default) or by the immutable owner and repository ids, once the repository's OIDC
+  # subject template includes them (GitHub docs, "Customizing the subject claims for an
+  # organization or repository"): a renamed or deleted owner's name can be taken by someone else.
+  github_subject_prefix = var.github_oidc_subject_ids == null ? "repo:${var.github_repository}" : "repository_owner_id:${var.github_oidc_subject_ids.owner_id}:repository_id:${var.github_oidc_subject_ids.repository_id}"
   github_subjects = {
     plan = [
-      "repo:${var.github_repository}:pull_request",
-      "repo:${var.github_repository}:ref:refs/heads/main",
+      "${local.github_subject_prefix}:pull_request",
+      "${local.github_subject_prefix}:ref:refs/heads/main",
     ]
-    apply = ["repo:${var.github_repository}:environment:production"]
+    apply = ["${local.github_subject_prefix}:environment:production"]
   }
 
   state_bucket_arn = "arn:${local.partition}:s3:::${local.state_bucket_name}"

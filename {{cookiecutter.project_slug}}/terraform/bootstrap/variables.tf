@@ -58,3 +58,17 @@ variable "state_version_retention_days" {
     error_message = "state_version_retention_days must be at least 30: old state versions are the way back from a bad apply."
   }
 }
+
+variable "github_oidc_subject_ids" {
+  type = object({
+    owner_id      = string
+    repository_id = string
+  })
+  description = "Trust the OIDC subject by the repository's immutable ids instead of owner/name: set after customizing the repository's subject template to include repository_owner_id and repository_id (see the README). null: trust by name."
+  default     = null
+
+  validation {
+    condition     = var.github_oidc_subject_ids == null || (can(regex("^[0-9]+$", var.github_oidc_subject_ids.owner_id)) && can(regex("^[0-9]+$", var.github_oidc_subject_ids.repository_id)))
+    error_message = "github_oidc_subject_ids needs the numeric owner_id and repository_id (gh api repos/OWNER/REPO --jq '.owner.id, .id')."
+  }
+}

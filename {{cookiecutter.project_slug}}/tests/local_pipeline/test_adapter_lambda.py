@@ -7,6 +7,7 @@ import json
 import time
 import uuid
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from _helpers import payload, zip_source
@@ -238,3 +239,20 @@ def test_fault_rules_fail_time_out_or_reject_invocations(aws, endpoint, make_fun
     assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
     fired = {r["name"]: r["fired"] for r in endpoint.faults()}
     assert fired == {"svc": 1}
+
+
+def test_a_function_never_sees_the_developers_aws_config_or_credentials_files(aws, make_function):
+    """A profile of the developer's (ignore_configured_endpoint_urls, credential_process...) must
+    not send local function code to real AWS: the shared config files it sees are empty."""
+    name = make_function(
+        """
+        import os
+        def handler(event, context):
+            names = ("AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE")
+            files = [os.environ.get(name) for name in names]
+            return {"files": files, "sizes": [os.path.getsize(f) for f in files if f]}
+        """
+    )
+    body = payload(aws("lambda").invoke(FunctionName=name))
+    assert all(body["files"]) and body["sizes"] == [0, 0]
+    assert not any(f.startswith(str(Path.home() / ".aws")) for f in body["files"])
