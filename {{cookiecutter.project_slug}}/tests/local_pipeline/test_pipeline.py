@@ -396,6 +396,7 @@ def wait_until_the_pipeline_is_idle(project, timeout: float = 120) -> None:
         time.sleep(1)
 
 
+@pytest.mark.iam_scenarios
 @pytest.mark.parametrize(
     "role_hint, action, release_goes_on",
     [
@@ -537,6 +538,7 @@ def project_roles(iam, slug: str) -> list[str]:
     return [r["Arn"] for r in iam.list_roles()["Roles"] if r["RoleName"] in names]
 
 
+@pytest.mark.iam_scenarios
 def test_projects_whose_slugs_share_a_prefix_cannot_reach_each_other(project, neighbour):
     """Neither project's roles may read, change, pass or delete anything of the other's, except
     through the few actions AWS authorizes only on "*" (no resource-level permission exists)."""
@@ -630,6 +632,7 @@ def _live_policies(iam, role_arn: str):
     return identity, boundary
 
 
+@pytest.mark.iam_scenarios
 def test_the_neighbour_apply_role_is_refused_by_the_endpoint(project, neighbour):
     """A live call: the neighbour's apply role may not touch this project's app function."""
     import boto3
