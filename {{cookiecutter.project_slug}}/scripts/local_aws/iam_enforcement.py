@@ -15,7 +15,7 @@ calls before it acts) with:
   (iam_policy.py). Resource policies (bucket, key, topic policies) and SCPs are not evaluated here.
 - principals for the services themselves: Lambda runs each function with credentials of its
   execution role, Step Functions with the state machine's role, CodeDeploy / CodePipeline /
-  EventBridge check their role's permissions in-process through `authorize_service`.
+  EventBridge check their role's permissions in-process through `Enforcer.authorize_service`.
 
 Modes (LOCAL_IAM): enforce (default) denies; audit logs every decision and denies nothing; off
 skips evaluation (authentication stays on). Every decision is a JSON line in
@@ -613,12 +613,6 @@ def current() -> Enforcer:
     if _enforcer is None:
         raise RuntimeError("local_aws.iam_enforcement.install() was not called")
     return _enforcer
-
-
-def authorize_service(
-    role_arn: str, action: str, resource: str, context=None, session_name="service"
-) -> None:
-    current().authorize_service(role_arn, action, resource, context, session_name)
 
 
 def _s3_error(exc: Exception):
