@@ -73,8 +73,10 @@ NO_PIPELINE_RUN_SECONDS = 60
 # ...or sooner once IAM has denied a call of this release and still nothing started.
 DENIED_START_GRACE_SECONDS = 5
 # Left out of the local bootstrap: the state bucket's configuration (terraform/ keeps its state in a
-# local file here), whose lifecycle rule alone costs the AWS provider about a minute of waiting.
-BOOTSTRAP_LEFT_OUT = ("state.tf",)
+# local file here), whose lifecycle rule alone costs the AWS provider about a minute of waiting. The
+# bucket and its key stay, as the CI roles' policies name them.
+BOOTSTRAP_LEFT_OUT_FILE = "state.tf"
+BOOTSTRAP_LEFT_OUT_TYPE = re.compile(r"aws_s3_bucket_\w+")
 OIDC_ISSUER = "token.actions.githubusercontent.com"
 # Every service terraform/ uses; the provider sends all of them to the embedded endpoint.
 TF_ENDPOINTS = (
@@ -152,15 +154,33 @@ def say(message: str = "") -> None:
 # ---------------------------------------------------------------------------------------------
 # Terraform
 # ---------------------------------------------------------------------------------------------
-def override_text(endpoint_url: str, state_file: Path, credentials: dict[str, str]) -> str:
+def override_text(
+    endpoint_url: str, state_file: Path, credentials: dict[str, str], root: Root = MAIN
+) -> str:
     lines = "\n".join(f'    {name:<12} = "{endpoint_url}"' for name in TF_ENDPOINTS)
-    return (
+    text = (
         OVERRIDE_TEMPLATE.replace("@STATE@", state_file.as_posix())
         .replace("@ENDPOINTS@", lines)
         .replace("@ACCESS_KEY@", credentials["aws_access_key_id"])
         .replace("@SECRET_KEY@", credentials["aws_secret_access_key"])
         .replace("@TOKEN@", credentials.get("aws_session_token", ""))
     )
+    if root.path == BOOTSTRAP_DIR:
+        text += bootstrap_left_out_text()
+    return text
+
+
+def bootstrap_left_out_text() -> str:
+    """count = 0 for the state bucket's configuration resources (an override may set count).
+
+    A whole-root apply with these left out records every output, which a -target apply would not.
+    """
+    blocks = []
+    source = (BOOTSTRAP_DIR / BOOTSTRAP_LEFT_OUT_FILE).read_text(encoding="utf-8")
+    for kind, name in re.findall(r'^resource\s+"([^"]+)"\s+"([^"]+)"', source, re.M):
+        if BOOTSTRAP_LEFT_OUT_TYPE.fullmatch(kind):
+            blocks.append(f'\nresource "{kind}" "{name}" ' + "{\n  count = 0\n}\n")
+    return "".join(blocks)
 
 
 def terraform(
@@ -181,7 +201,7 @@ def terraform(
     override = root.path / "local_override.tf"
     fd = os.open(override, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # holds credentials
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(override_text(endpoint_url, root.state, credentials))
+        fh.write(override_text(endpoint_url, root.state, credentials, root))
     try:
         return subprocess.run(
             ["terraform", *args],
@@ -215,23 +235,6 @@ def terraform_ok(
 def terraform_outputs(endpoint_url: str, credentials: dict[str, str], root: Root) -> dict:
     text = terraform_ok(["output", "-json", "-no-color"], endpoint_url, credentials, "output", root)
     return {k: v["value"] for k, v in json.loads(text).items()}
-
-
-def bootstrap_targets() -> list[str]:
-    """-target for every resource of terraform/bootstrap except the state bucket's configuration.
-
-    What the roles reference (the state bucket and key themselves) is still created, as Terraform
-    includes a target's dependencies.
-    """
-    targets = []
-    for tf_file in sorted(BOOTSTRAP_DIR.glob("*.tf")):
-        if tf_file.name in BOOTSTRAP_LEFT_OUT or tf_file.name.endswith("_override.tf"):
-            continue
-        for match in re.finditer(
-            r'^resource\s+"([^"]+)"\s+"([^"]+)"', tf_file.read_text(encoding="utf-8"), re.M
-        ):
-            targets.append(f"-target={match.group(1)}.{match.group(2)}")
-    return targets
 
 
 def github_oidc_token(repository: str, subject_suffix: str) -> str:
@@ -378,19 +381,10 @@ def cmd_up(args) -> int:
         )
         terraform_ok(init, endpoint.url, admin, "init (bootstrap)", BOOTSTRAP)
         terraform_ok(
-            ["apply", "-auto-approve", "-input=false", "-no-color", *bootstrap_targets()],
+            ["apply", "-auto-approve", "-input=false", "-no-color"],
             endpoint.url,
             admin,
             "apply (bootstrap)",
-            BOOTSTRAP,
-        )
-        # A targeted apply leaves out the outputs that depend on no target (the repository, the
-        # variables for GitHub): a refresh-only apply records every output.
-        terraform_ok(
-            ["apply", "-refresh-only", "-auto-approve", "-input=false", "-no-color"],
-            endpoint.url,
-            admin,
-            "apply -refresh-only (bootstrap)",
             BOOTSTRAP,
         )
         bootstrap = terraform_outputs(endpoint.url, admin, BOOTSTRAP)

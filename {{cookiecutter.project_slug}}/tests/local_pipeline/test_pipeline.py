@@ -477,18 +477,10 @@ def neighbour(project):
     ]
     local.terraform_ok(init, endpoint.url, admin, "init", bootstrap)
     local.terraform_ok(
-        ["apply", "-auto-approve", "-input=false", "-no-color", *bootstrap_vars]
-        + local.bootstrap_targets(),
+        ["apply", "-auto-approve", "-input=false", "-no-color", *bootstrap_vars],
         endpoint.url,
         admin,
         "apply",
-        bootstrap,
-    )
-    local.terraform_ok(
-        ["apply", "-refresh-only", "-auto-approve", "-input=false", "-no-color", *bootstrap_vars],
-        endpoint.url,
-        admin,
-        "refresh",
         bootstrap,
     )
     outputs = local.terraform_outputs(endpoint.url, admin, bootstrap)
