@@ -120,7 +120,7 @@ def healthy_lambdas(**overrides):
     polls = {"staging": 0, "production": 0}
 
     def deploy(payload):
-        return {
+        record = {
             "alias": payload["stage"],
             "function_name": "app",
             "previous_version": "1",
@@ -128,6 +128,9 @@ def healthy_lambdas(**overrides):
             "deployment_id": f"d-{payload['stage']}",
             "action": "deployment_created",
         }
+        if payload["stage"] == "staging":  # production still serves version 1
+            record.update(production_version="1", in_production=False)
+        return record
 
     def status(payload):
         record = payload["deployment"]

@@ -97,6 +97,8 @@ def test_first_release_points_alias_directly(deploy, lam, context):
         "target_version": "1",
         "deployment_id": None,
         "action": "first_release",
+        "production_version": "$LATEST",
+        "in_production": False,
     }
     assert versions(lam) == {"1": COMMIT_A}
     assert alias_version(lam, "staging") == "1"
@@ -176,6 +178,83 @@ def test_production_promotes_the_staging_version(deploy, lam, context):
     assert result["action"] == "first_release"
     assert alias_version(lam, "production") == "1"
     assert versions(lam) == {"1": COMMIT_A}  # nothing new published
+
+
+def promote(deploy, context, staged: dict, commit: str, **extra) -> dict:
+    event = {"stage": "production", "commit_sha": commit, **extra}
+    return deploy.handler({**event, "target_version": staged["target_version"]}, context)
+
+
+def test_staging_reports_whether_production_already_serves_the_version(deploy, lam, context):
+    staged = deploy.handler(release(COMMIT_A), context)
+    promote(deploy, context, staged, COMMIT_A)
+    # Re-run of the live commit: production already serves it, the approval can be skipped.
+    again = deploy.handler(release(COMMIT_A), context)
+    assert (again["action"], again["production_version"], again["in_production"]) == (
+        "already_deployed",
+        "1",
+        True,
+    )
+    # A new version: production serves the old one, the approval is needed.
+    new = deploy.handler(release(COMMIT_B), context)
+    assert (new["target_version"], new["production_version"], new["in_production"]) == (
+        "2",
+        "1",
+        False,
+    )
+
+
+def test_production_shifting_traffic_is_not_serving_the_version(deploy, lam, context):
+    staged = deploy.handler(release(COMMIT_A), context)
+    promote(deploy, context, staged, COMMIT_A)
+    lam.publish_version(FunctionName=FUNCTION, Description="other")  # version 2
+    lam.update_alias(
+        FunctionName=FUNCTION,
+        Name="production",
+        FunctionVersion="1",
+        RoutingConfig={"AdditionalVersionWeights": {"2": 0.1}},
+    )
+    again = deploy.handler(release(COMMIT_A), context)
+    assert (again["production_version"], again["in_production"]) == ("1", False)
+
+
+def test_skipped_approval_promotes_nothing_new(deploy, lam, context):
+    staged = deploy.handler(release(COMMIT_A), context)
+    promote(deploy, context, staged, COMMIT_A)
+    skipped = {"skipped": True, "reason": "production already serves this version"}
+    result = promote(deploy, context, staged, COMMIT_A, approval=skipped)
+    assert (result["action"], result["deployment_id"]) == ("already_deployed", None)
+    assert alias_version(lam, "production") == "1"
+
+
+def test_skipped_approval_refuses_when_production_moved_since(deploy, lam, context):
+    a = deploy.handler(release(COMMIT_A), context)
+    promote(deploy, context, a, COMMIT_A)
+    b = deploy.handler(release(COMMIT_B), context)  # staging now shifting to 2
+    skipped = {"skipped": True, "reason": "production already serves this version"}
+    with pytest.raises(deploy.ApprovalSkippedError) as err:
+        promote(deploy, context, b, COMMIT_B, approval=skipped)
+    assert "already served version 2" in str(err.value)
+    assert "now serves version 1" in str(err.value)
+    assert "start the release again so it asks for approval" in str(err.value)
+    assert alias_version(lam, "production") == "1"
+    production_deployments = boto3.client("codedeploy").list_deployments(
+        applicationName=APPLICATION, deploymentGroupName="production"
+    )["deployments"]
+    assert production_deployments == []
+
+
+def test_given_approval_promotes_as_usual(deploy, lam, context):
+    a = deploy.handler(release(COMMIT_A), context)
+    promote(deploy, context, a, COMMIT_A)
+    b = deploy.handler(release(COMMIT_B), context)
+    approval = {"reason": "looks good", "approved_by": "arn:aws:iam::123456789012:user/me"}
+    result = promote(deploy, context, b, COMMIT_B, approval=approval)
+    assert (result["action"], result["previous_version"], result["target_version"]) == (
+        "deployment_created",
+        "1",
+        "2",
+    )
 
 
 def test_production_checks_code_sha(deploy, lam, context):

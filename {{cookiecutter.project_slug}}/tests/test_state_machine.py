@@ -68,14 +68,36 @@ def test_flow_matches_the_contract():
     )
     assert ("ApproveProduction" in states) == APPROVAL
     after_smoke = states["SmokeTestsPassed"]["Choices"][0]["Next"]
-    assert after_smoke == ("ApproveProduction" if APPROVAL else "DeployProduction")
+    assert after_smoke == ("AlreadyInProduction" if APPROVAL else "DeployProduction")
     if APPROVAL:
+        # A re-run of what production already serves skips the approval (see the rerun tests
+        # below); anything else waits for it.
+        already = states["AlreadyInProduction"]
+        assert already["Choices"] == [
+            {"Variable": "$.staging.in_production", "BooleanEquals": True, "Next": "SkipApproval"}
+        ]
+        assert already["Default"] == "ApproveProduction"
+        assert states["SkipApproval"]["ResultPath"] == "$.approval"
+        assert states["SkipApproval"]["Next"] == "DeployProduction"
+        assert states["DeployProduction"]["Parameters"]["Payload"]["approval.$"] == "$.approval"
         approve = states["ApproveProduction"]
         assert approve["Resource"].endswith("lambda:invoke.waitForTaskToken")
         assert approve["Parameters"]["Payload"]["task_token.$"] == "$$.Task.Token"
         # The machine outlasting the approval is checked on the real numbers in
         # test_release_budget.py; here both are the renderer's sample value.
         assert approve["TimeoutSeconds"] > 0
+
+
+def test_staging_record_keeps_what_production_served_through_the_poll_loop():
+    """CheckStaging replaces $.staging with its own selection (AWS: "Specifying state output
+    using ResultPath in Step Functions"): both must carry the fields the approval choice reads, or
+    the choice would fail on a missing path. deployment_status passes the record through."""
+    states = definition()["States"]
+    for name in ("DeployStaging", "CheckStaging"):
+        selector = states[name]["ResultSelector"]
+        assert states[name]["ResultPath"] == "$.staging"
+        assert selector["production_version.$"] == "$.Payload.production_version", name
+        assert selector["in_production.$"] == "$.Payload.in_production", name
 
 
 def test_template_vars_match_the_lambdas():
@@ -407,3 +429,96 @@ def test_poll_loop_is_bounded_by_the_status_lambda(sfn_env, monkeypatch, load_la
     result = wait(start(sfn_env, release_input()))
     assert (result["status"], result["error"]) == ("FAILED", "DeploymentTimeoutError")
     assert lambdas.names().count("deployment_status") == 3
+
+
+# --- approval of a re-run (manual_approval=yes) --------------------------------------------------
+
+
+approval_only = pytest.mark.skipif(
+    not APPROVAL, reason="this project was made with manual_approval=no: there is no approval"
+)
+
+
+def rerun_lambdas(**overrides):
+    """A re-run of the release production already serves: version 2 everywhere."""
+
+    def deploy(payload):
+        record = {
+            "alias": payload["stage"],
+            "function_name": "app",
+            "previous_version": None,
+            "target_version": payload.get("target_version", "2"),
+            "deployment_id": None,
+            "action": "already_deployed",
+        }
+        if payload["stage"] == "staging":
+            record.update(production_version="2", in_production=True)
+        return record
+
+    return healthy_lambdas(**{"deploy": deploy, **overrides})
+
+
+@approval_only
+def test_rerun_of_the_production_version_skips_the_approval(sfn_env, monkeypatch):
+    lambdas = rerun_lambdas()
+    lambdas.install(monkeypatch)
+    result = wait(start(sfn_env, release_input()))
+    assert result["status"] == "SUCCEEDED", result
+    states = entered_states(result["executionArn"])
+    assert "ApproveProduction" not in states
+    assert states[states.index("AlreadyInProduction") :][:3] == [
+        "AlreadyInProduction",
+        "SkipApproval",
+        "DeployProduction",
+    ]
+    assert "approval_notifier" not in lambdas.names()
+    production = lambdas.payloads("deploy")[-1]
+    assert production["stage"] == "production"
+    assert production["target_version"] == "2"
+    assert production["approval"] == {
+        "skipped": True,
+        "reason": "production already serves this version",
+        "production_version": "2",
+    }
+    output = json.loads(result["output"])
+    assert output["production"]["action"] == "already_deployed"
+
+
+@approval_only
+def test_new_version_still_waits_for_the_approval(sfn_env, monkeypatch):
+    import boto3
+
+    lambdas = healthy_lambdas()  # production serves version 1, the release brings 2
+    lambdas.install(monkeypatch)
+    arn = start(sfn_env, release_input())
+    waiting = wait(arn, until=lambda d: "ApproveProduction" in entered_states(d["executionArn"]))
+    assert waiting["status"] == "RUNNING"
+    assert "SkipApproval" not in entered_states(arn)
+    (notify,) = lambdas.payloads("approval_notifier")
+    assert [p["stage"] for p in lambdas.payloads("deploy")] == ["staging"]
+    boto3.client("stepfunctions", region_name=REGION).send_task_success(
+        taskToken=notify["task_token"], output=json.dumps({"reason": "ok", "approved_by": "me"})
+    )
+    result = wait(arn)
+    assert result["status"] == "SUCCEEDED", result
+    production = lambdas.payloads("deploy")[-1]
+    assert production["approval"] == {"reason": "ok", "approved_by": "me"}
+
+
+@approval_only
+def test_production_moved_since_staging_fails_the_skipped_approval_and_rolls_back(
+    sfn_env, monkeypatch
+):
+    rerun = rerun_lambdas().handlers["deploy"]
+
+    def deploy(payload):
+        if payload["stage"] == "production":
+            raise LambdaFailure("ApprovalSkippedError", "production now serves version 1")
+        return rerun(payload)
+
+    lambdas = rerun_lambdas(deploy=deploy)
+    lambdas.install(monkeypatch)
+    result = wait(start(sfn_env, release_input()))
+    assert (result["status"], result["error"]) == ("FAILED", "ApprovalSkippedError")
+    assert "approval_notifier" not in lambdas.names()
+    assert lambdas.names()[-1] == "rollback"

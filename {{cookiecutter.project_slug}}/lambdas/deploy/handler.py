@@ -12,6 +12,12 @@ An in-flight CodeDeploy deployment to the same version is reused; one to another
 with DeploymentInProgressError naming it.
 
 Output: {"alias", "function_name", "previous_version", "target_version", "deployment_id", "action"}
+staging adds {"production_version", "in_production"}: the version the production alias pointed at
+and whether it already served the release's version in full (no weighted routing). A re-run of a
+commit that is already live (CodePipeline re-runs a re-uploaded commit) skips the approval on that
+(state machine choice AlreadyInProduction); a first release or a new version still asks.
+production: when the event's "approval" says {"skipped": true}, production must still serve the
+version in full, else ApprovalSkippedError: a skipped approval may never change production.
 """
 
 import base64
@@ -46,6 +52,10 @@ class VersionMismatchError(DeployError):
 
 
 class DeploymentInProgressError(DeployError):
+    pass
+
+
+class ApprovalSkippedError(DeployError):
     pass
 
 
@@ -319,6 +329,37 @@ def move_alias(settings: Settings, stage: str, target: str, commit: str) -> dict
     return record(settings, stage, current, target, deployment_id, "deployment_created")
 
 
+def serves_fully(alias: Mapping[str, Any], version: str) -> bool:
+    """The alias sends all traffic to version (no weighted routing to another one)."""
+    weights = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+    return alias["FunctionVersion"] == version and not weights
+
+
+def production_state(settings: Settings, target: str) -> dict[str, Any]:
+    """What production serves now, for the state machine's choice to skip the approval."""
+    production = get_alias(settings, "production")
+    return {
+        "production_version": production["FunctionVersion"],
+        "in_production": serves_fully(production, target),
+    }
+
+
+def require_still_in_production(settings: Settings, event: Mapping[str, Any], target: str) -> None:
+    approval = event.get("approval")
+    if not (isinstance(approval, Mapping) and approval.get("skipped") is True):
+        return
+    production = get_alias(settings, "production")
+    if not serves_fully(production, target):
+        weights = (production.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+        raise ApprovalSkippedError(
+            f"the approval was skipped because production already served version {target} when "
+            f"staging was deployed, but it now serves version {production['FunctionVersion']}"
+            + (f" with routing {dict(weights)}" if weights else "")
+            + "; a skipped approval never changes production: start the release again so it "
+            "asks for approval"
+        )
+
+
 def deploy(event: Mapping[str, Any], settings: Settings) -> dict[str, Any]:
     stage = event.get("stage")
     if stage not in STAGES:
@@ -326,8 +367,9 @@ def deploy(event: Mapping[str, Any], settings: Settings) -> dict[str, Any]:
     commit = require_str(event, "commit_sha")
     if stage == "staging":
         target = publish_staging_version(settings, event)
-    else:
-        target = check_production_version(settings, event)
+        return {**move_alias(settings, stage, target, commit), **production_state(settings, target)}
+    target = check_production_version(settings, event)
+    require_still_in_production(settings, event, target)
     return move_alias(settings, stage, target, commit)
 
 
