@@ -11,14 +11,19 @@ DEMO_DIR := build/demo
 help: ## List every target with what it does
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-$(VENV)/.installed: tests/requirements.txt
+# Baked projects install the release tooling from this checkout (offline, uncommitted changes too).
+export RELEASE_TOOLING_PATH := $(CURDIR)/tooling
+
+$(VENV)/.installed: tests/requirements.txt tooling/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --requirement tests/requirements.txt
+	$(PY) -m pip install --quiet --editable tooling
 	@touch $@
 
-setup: $(VENV)/.installed ## Create .venv with the pinned template-testing tools
+setup: $(VENV)/.installed ## Create .venv with the pinned template-testing tools and the release tooling
 
-test: setup ## Run every template test, including baked projects' own `make lint test` (slow)
+test: setup ## Run the release tooling's tests once, then every template test, including baked projects' own `make lint test` (slow)
+	cd tooling && ../$(PY) -m pytest
 	$(PY) -m pytest tests
 
 test-fast: setup ## Run the template tests that take seconds (skips the slow baked-project checks)

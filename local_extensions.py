@@ -17,6 +17,8 @@ prints as a single line and exits 1 on.
 from __future__ import annotations
 
 import re
+import subprocess
+from pathlib import Path
 
 from cookiecutter.exceptions import FailedHookException
 from jinja2 import Environment, TemplateSyntaxError
@@ -42,10 +44,41 @@ def project_directory(slug: object) -> str:
     return text
 
 
+TEMPLATE_CHECKOUT = Path(__file__).resolve().parent
+
+
+def tooling_git_source() -> str:
+    """pip's requirement for the release tooling at the commit a project is generated from.
+
+    The template checkout's remote when it has one (cookiecutter and cruft clone a git URL), else
+    the local checkout itself; empty when the template is not a git checkout (then `make setup`
+    needs the package index or RELEASE_TOOLING_PATH, and says so). This module's own path is the
+    template's: hooks run from a temporary copy, and cookiecutter's _repo_dir may be relative.
+    """
+
+    def git(*args: str) -> str:
+        result = subprocess.run(
+            ["git", "-C", str(TEMPLATE_CHECKOUT), *args],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return result.stdout.strip() if result.returncode == 0 else ""
+
+    commit = git("rev-parse", "HEAD")
+    if not commit:
+        return ""
+    url = git("remote", "get-url", "origin") or str(TEMPLATE_CHECKOUT)
+    if Path(url).is_absolute():  # a clone of a local checkout (cruft does that): pip wants a URL
+        url = Path(url).as_uri()
+    return f"git+{url}@{commit}#subdirectory=tooling"
+
+
 class SafeProjectDirectoryExtension(Extension):
     def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
         environment.filters["project_directory"] = project_directory
+        environment.globals["tooling_git_source"] = tooling_git_source
         # A plain environment, only to parse answers without recursing into this preprocess.
         self._parser = Environment()
 

@@ -10,9 +10,7 @@ MANUAL_APPROVAL = "{{ cookiecutter.manual_approval }}"
 # Files that exist only for the manual approval gate before production.
 APPROVAL_ONLY = (
     "lambdas/approval_notifier",
-    "scripts/approve.py",
     "tests/test_approval_notifier.py",
-    "tests/test_approve.py",
 )
 
 

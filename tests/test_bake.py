@@ -43,7 +43,7 @@ TERRAFORM_FILES = {
     ".terraform.lock.hcl",
 }
 PIPELINE_LAMBDAS = {"validate_artifact", "deploy", "deployment_status", "smoke_tests", "rollback"}
-APPROVAL_ONLY = {"lambdas/approval_notifier/handler.py", "scripts/approve.py"}
+APPROVAL_ONLY = {"lambdas/approval_notifier/handler.py", "tests/test_approval_notifier.py"}
 UNRENDERED = re.compile(r"\{\{\s*cookiecutter|\{%|\{#|cookiecutter\.")
 
 

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from conftest import COMBINATIONS
+from conftest import COMBINATIONS, TEMPLATE_ROOT
 
 # One project per distinct file set: the defaults, and every optional part switched on.
 VARIANTS = {name: COMBINATIONS[name] for name in ("defaults", "everything")}
@@ -17,7 +17,12 @@ def run_make(project, target: str, *arguments: str) -> None:
     result = subprocess.run(
         ["make", target, *arguments],
         cwd=project,
-        env={**os.environ, "CI": os.environ.get("CI", "true")},
+        # The release tooling from this checkout, as `make demo` installs it (offline, uncommitted).
+        env={
+            **os.environ,
+            "CI": os.environ.get("CI", "true"),
+            "RELEASE_TOOLING_PATH": str(TEMPLATE_ROOT / "tooling"),
+        },
         capture_output=True,
         text=True,
         timeout=1800,

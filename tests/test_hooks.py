@@ -146,7 +146,7 @@ def test_reject_reason_and_execution_reach_the_script_verbatim(
         f"open({str(tmp_path / 'argv.json')!r}, 'w').write(json.dumps(sys.argv[1:]))\n"
     )
     env = {**os.environ}
-    args = ["make", "-s", "-o", ".venv/.installed", "reject", f"PY={sys.executable} {recorder}"]
+    args = ["make", "-s", "-o", ".venv/.installed", "reject", f"TOOL={sys.executable} {recorder}"]
     if via == "command-line":
         args += ["EXECUTION=run-1 $(shell touch PWNED0)", f"REASON={text}"]
     else:
@@ -158,7 +158,7 @@ def test_reject_reason_and_execution_reach_the_script_verbatim(
     assert list(approval_project.glob("PWNED*")) == [] and list(tmp_path.glob("PWNED*")) == []
     argv = json.loads((tmp_path / "argv.json").read_text())
     assert argv == [
-        "scripts/approve.py",
+        "approve",
         "reject",
         "--execution=run-1 $(shell touch PWNED0)",
         "--reason=" + text.replace("\n", " "),
@@ -167,7 +167,7 @@ def test_reject_reason_and_execution_reach_the_script_verbatim(
 
 def test_reject_without_reason_names_it(approval_project):
     result = subprocess.run(
-        ["make", "-s", "-o", ".venv/.installed", "reject", "EXECUTION=x", "REASON=", "PY=false"],
+        ["make", "-s", "-o", ".venv/.installed", "reject", "EXECUTION=x", "REASON=", "TOOL=false"],
         cwd=approval_project, capture_output=True, text=True, check=False, timeout=60,
     )
     assert result.returncode != 0

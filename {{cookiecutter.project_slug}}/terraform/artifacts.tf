@@ -104,7 +104,7 @@ resource "aws_kms_alias" "pipeline" {
 
 resource "aws_s3_bucket" "artifacts" {
   #checkov:skip=CKV_AWS_18:Server access logs would need a second bucket that cannot use SSE-KMS; only the pipeline roles touch this bucket, audit them with CloudTrail S3 data events instead.
-  #checkov:skip=CKV_AWS_144:Artifacts are rebuilt from git by scripts/package.py and deployed versions live on in Lambda; a replica in a second region buys nothing.
+  #checkov:skip=CKV_AWS_144:Artifacts are rebuilt from git by release-tooling package and deployed versions live on in Lambda; a replica in a second region buys nothing.
   bucket = local.names.artifact_bucket
 }
 

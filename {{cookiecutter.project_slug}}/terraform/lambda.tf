@@ -1,5 +1,5 @@
 locals {
-  # Zips written by scripts/package.py (scripts/terraform.py validate|plan runs it first).
+  # Zips written by release-tooling package (release-tooling terraform validate|plan runs it first).
   build_dir = "${path.module}/../build"
 
   app_handler = "handler.handler"

@@ -38,7 +38,7 @@ locals {
   codedeploy_app     = local.names.codedeploy_app
   release_aliases    = toset(local.names.release_aliases)
 
-  # The object whose creation starts a release (see scripts/package.py upload).
+  # The object whose creation starts a release (see release-tooling package upload).
   pipeline_source_key = "pipeline/source.zip"
   releases_prefix     = "releases/"
   # CodePipeline keeps its artifact store under the first 20 characters of the pipeline name.

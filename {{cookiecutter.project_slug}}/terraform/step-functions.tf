@@ -66,7 +66,7 @@ module "release_budget" {
 }
 
 output "release_budget" {
-  description = "The release's time budget: scripts/wait_for_release.py follows a release for release_wait_seconds."
+  description = "The release's time budget: release-tooling release-wait follows a release for release_wait_seconds."
   value       = module.release_budget
 }
 

@@ -9,7 +9,7 @@ terraform {
     }
   }
 
-  # Partial configuration: scripts/terraform.py init --backend passes bucket, key, region,
+  # Partial configuration: release-tooling terraform init --backend passes bucket, key, region,
   # use_lockfile=true and encrypt=true from TF_STATE_BUCKET / AWS_REGION, so no account-specific
   # value is committed. Linting runs `terraform init -backend=false`.
   backend "s3" {}

@@ -15,20 +15,18 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 LAMBDAS = ROOT / "lambdas"
-SCRIPTS = ROOT / "scripts"
-for path in (LAMBDAS, SCRIPTS):
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
+if str(LAMBDAS) not in sys.path:
+    sys.path.insert(0, str(LAMBDAS))
 
 REGION = "us-east-1"
 
 
 def pytest_configure(config):
-    """Tests that run terraform use the provider source scripts/terraform.py picks (a mirror it
+    """Tests that run terraform use the provider source release-tooling terraform picks (a mirror it
     finds, else the registry), so `make test` needs no TF_PROVIDER_MIRROR on machines with one."""
     import os
 
-    import terraform as runner  # scripts/terraform.py
+    from release_tooling import terraform as runner
 
     if not os.environ.get("TF_PROVIDER_MIRROR"):
         mirror, _ = runner.provider_source(os.environ)

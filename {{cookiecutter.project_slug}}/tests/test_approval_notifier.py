@@ -29,8 +29,8 @@ def test_message_has_commit_and_exact_commands(notifier):
     assert EVENT["commit_sha"] in body
     assert "(version 7)" in body
     base = f"--execution release-0123456789ab --state-machine {EVENT['state_machine_arn']}"
-    assert f"python scripts/approve.py approve {base}" in body
-    assert f'python scripts/approve.py reject {base} --reason "why"' in body
+    assert f"release-tooling approve approve {base}" in body
+    assert f'release-tooling approve reject {base} --reason "why"' in body
     # The raw token stays out of email; only its fingerprint is shown.
     assert EVENT["task_token"] not in body
     assert module.token_fingerprint(EVENT["task_token"]) in body

@@ -4,7 +4,7 @@ import json
 import boto3
 import pytest
 from botocore.stub import Stubber
-from package import deterministic_zip
+from release_tooling.package import deterministic_zip
 
 FUNCTION = "orders-app"
 BUCKET = "artifacts"

@@ -10,7 +10,6 @@ terraform/names, and these tests hold the bootstrap's grants to exactly those na
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -116,8 +115,10 @@ def rendered(tmp_path_factory) -> dict:
     try:
         subprocess.run(
             [
-                "python3",
-                str(ROOT / "scripts" / "package.py"),
+                sys.executable,
+                "-m",
+                "release_tooling",
+                "package",
                 "build",
                 "--out",
                 str(work / "build"),
@@ -406,11 +407,9 @@ def test_state_machine_logs_no_execution_data(rendered):
 
 
 def load_wrapper():
-    spec = importlib.util.spec_from_file_location("tf_wrapper", ROOT / "scripts" / "terraform.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
+    from release_tooling import terraform
+
+    return terraform
 
 
 def test_backend_uses_the_state_key():

@@ -1,9 +1,9 @@
 import json
 from pathlib import Path
 
-import check_asl
 import pytest
-from sfn_harness import (
+from release_tooling import check_asl
+from release_tooling.sfn_harness import (
     COMMIT,
     LambdaFailure,
     create_state_machine,

@@ -7,7 +7,7 @@ import zipfile
 
 import boto3
 import pytest
-from package import deterministic_zip
+from release_tooling.package import deterministic_zip
 
 BUCKET = "artifacts"
 COMMIT = "c" * 40
@@ -245,7 +245,7 @@ def test_missing_event_field(va, s3, context):
 
 def test_real_app_build_passes(va, s3, context, tmp_path):
     """The app zip package.py builds from this repository is accepted."""
-    import package
+    from release_tooling import package
 
     manifest = package.build(tmp_path, COMMIT)
     data = (tmp_path / "app.zip").read_bytes()

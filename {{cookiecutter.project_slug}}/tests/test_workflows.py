@@ -10,6 +10,7 @@ import json
 import re
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -221,11 +222,13 @@ def test_make_targets_called_by_workflows_exist():
                 assert target in defined, f"{name} calls make {target}, which the Makefile lacks"
 
 
-def test_scripts_called_by_workflows_exist():
+def test_release_tooling_commands_called_by_workflows_exist():
+    from release_tooling.cli import COMMANDS
+
     for name in NAMES:
         for _, _, step in steps(load(name)):
-            for script in re.findall(r"\b(scripts/[\w/]+\.py)", step.get("run") or ""):
-                assert (ROOT / script).is_file(), f"{name} calls missing {script}"
+            for command in re.findall(r"release-tooling ([a-z][\w-]*)", step.get("run") or ""):
+                assert command in COMMANDS, f"{name} calls release-tooling {command}, which is none"
 
 
 def test_dependabot_covers_actions_pip_and_terraform():
@@ -315,7 +318,7 @@ def test_actionlint_catches_injection_so_the_check_can_fail(actionlint, tmp_path
 ROLE_ACTION = "aws-actions/configure-aws-credentials@"
 # Anything that fetches and runs package code: pip/uv/pipx/npm installs, or make's dev-group setup.
 INSTALLS = re.compile(
-    r"\bpip3?\b.*\binstall\b|\bmake setup\b|--group\b|\buv\b|\bpipx\b|\bnpm (i|ci|install)\b"
+    r"\bpip3?\b.*\binstall\b|\bmake setup(?![\w-])|--group\b|\buv\b|\bpipx\b|\bnpm (i|ci|install)\b"
 )
 
 
@@ -334,20 +337,31 @@ def test_jobs_holding_aws_credentials_install_only_hash_locked_tools_before_the_
     first_role = next(
         i for i, s in enumerate(job_steps) if s.get("uses", "").startswith(ROLE_ACTION)
     )
-    installs = [
-        (i, s["run"]) for i, s in enumerate(job_steps) if INSTALLS.search(s.get("run") or "")
-    ]
-    assert installs, f"{where}: the CI tools must be installed explicitly, not by make's setup"
-    for i, run in installs:
-        assert i < first_role, f"{where}: step {i} installs packages after the role is assumed"
-        assert "--require-hashes" in run and "--no-deps" in run, where
-        assert "-r requirements/ci.txt" in run, where
-        # make's setup (the whole dev group, unhashed) is skipped only when .venv is marked done.
-        assert run.index("-r requirements/ci.txt") < run.index("touch .venv/.installed"), where
+    setups = [i for i, s in enumerate(job_steps) if "make setup-ci" in (s.get("run") or "")]
+    assert setups, f"{where}: the CI tools must be installed by make setup-ci, not make's setup"
+    assert all(i < first_role for i in setups), f"{where}: tools installed after the role"
+    others = [s["run"] for s in job_steps if INSTALLS.search(s.get("run") or "")]
+    assert others == [], f"{where}: only make setup-ci installs packages"
 
 
-def test_ci_lock_pins_every_package_with_a_hash_and_matches_the_dev_pin():
-    import tomllib
+def make_recipe(target: str) -> str:
+    makefile = (ROOT / "Makefile").read_text()
+    match = re.search(rf"^{re.escape(target)}:.*\n((?:\t.*\n)+)", makefile, flags=re.M)
+    assert match, f"Makefile has no {target} target"
+    return match.group(1)
+
+
+def test_setup_ci_installs_only_hash_locked_requirements_and_the_tooling_without_dependencies():
+    recipe = make_recipe("setup-ci")
+    lock = next(line for line in recipe.splitlines() if "-r requirements/ci.txt" in line)
+    assert "--require-hashes" in lock and "--no-deps" in lock and "--only-binary=:all:" in lock
+    assert "install_tooling.py --no-deps" in recipe
+    # make's setup (the whole dev group, unhashed) is skipped only once .venv is marked done.
+    assert recipe.index("-r requirements/ci.txt") < recipe.index("touch $(VENV)/.installed")
+
+
+def test_ci_lock_pins_every_package_with_a_hash_and_matches_the_tooling_pin():
+    from importlib.metadata import requires
 
     lines = (ROOT / "requirements" / "ci.txt").read_text().replace("\\\n", " ").splitlines()
     requirements = [line.split() for line in lines if line.strip() and not line.startswith("#")]
@@ -363,12 +377,16 @@ def test_ci_lock_pins_every_package_with_a_hash_and_matches_the_dev_pin():
         "jmespath",
         "python-dateutil",
         "s3transfer",
+        "setuptools",
         "six",
         "urllib3",
-    }, "boto3 and exactly its dependencies (installed with --no-deps)"
+    }, "boto3 and exactly its dependencies (installed with --no-deps), and setuptools"
+    tooling_boto3 = next(r for r in requires("serverless-release-tooling") if r.startswith("boto3"))
+    assert tooling_boto3 in {parts[0] for parts in requirements}, "same boto3 as the tooling"
     dev = tomllib.loads((ROOT / "pyproject.toml").read_text())["dependency-groups"]["dev"]
-    pinned = {p.split("==")[0]: p for p in dev}
-    assert pinned["boto3"] in {parts[0] for parts in requirements}, "same boto3 as the dev group"
+    assert "setuptools==" + next(p.split("==")[1] for p in dev if p.startswith("setuptools==")) in {
+        parts[0] for parts in requirements
+    }, "same setuptools as the dev group"
 
 
 @pytest.mark.parametrize("name", NAMES)

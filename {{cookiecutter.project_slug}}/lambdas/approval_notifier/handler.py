@@ -2,7 +2,7 @@
 
 Called by the ApproveProduction state (lambda:invoke.waitForTaskToken). Publishes one SNS message
 with the release's commit, the execution, and the exact commands that approve or reject it. The
-raw task token is deliberately not published: scripts/approve.py reads it from the execution
+raw task token is deliberately not published: release-tooling approve reads it from the execution
 history, which needs states:GetExecutionHistory, so an email alone cannot approve a release. The
 message carries a short fingerprint of the token so the approver can tell which wait they answer.
 """
@@ -33,7 +33,7 @@ def build_message(event: Mapping[str, Any]) -> tuple[str, str]:
 
     def command(action: str) -> str:
         return (
-            f"python scripts/approve.py {action} --execution {execution}"
+            f"release-tooling approve {action} --execution {execution}"
             f" --state-machine {state_machine}"
         )
 

@@ -104,7 +104,7 @@ def parse_manifest(raw: bytes, *, commit_sha: str, artifact_name: str = "app") -
         raise CommitMismatchError(
             f"manifest is for commit {manifest.get('commit')!r} "
             f"but the release is for {commit_sha!r}; "
-            "re-run scripts/package.py upload for this commit"
+            "re-run release-tooling package upload for this commit"
         )
     artifacts = manifest.get("artifacts")
     if not isinstance(artifacts, dict):

@@ -241,7 +241,7 @@ resource "aws_iam_role_policy" "apply" {
         Condition = local.state_key_only_through_state_bucket
       },
       {
-        # make release-upload (scripts/package.py upload): HeadObject (s3:GetObject) then PutObject of
+        # make release-upload (release-tooling package upload): HeadObject (s3:GetObject) then PutObject of
         # releases/<sha>/app.zip, manifest.json and pipeline/source.zip. SSE-KMS uses the pipeline
         # key, which its key policy grants this role through S3 (terraform/artifacts.tf).
         Sid      = "UploadReleases"
@@ -258,7 +258,7 @@ resource "aws_iam_role_policy" "apply" {
         Condition = { StringLike = { "s3:prefix" = ["releases/*", "pipeline/*"] } }
       },
       {
-        # make release-wait (scripts/wait_for_release.py): finds this commit's execution and follows it.
+        # make release-wait (release-tooling release-wait): finds this commit's execution and follows it.
         Sid      = "FindReleaseExecutions"
         Effect   = "Allow"
         Action   = "states:ListExecutions"

@@ -4,7 +4,7 @@ output "state_bucket" {
 }
 
 output "state_key" {
-  description = "Key of the main stack's state in the bucket (scripts/terraform.py default; TF_STATE_KEY if you changed it)."
+  description = "Key of the main stack's state in the bucket (release-tooling terraform default; TF_STATE_KEY if you changed it)."
   value       = var.state_key
 }
 

@@ -33,7 +33,7 @@ variable "github_repository" {
 
 variable "state_key" {
   type        = string
-  description = "Object key of the main stack's state in the state bucket (scripts/terraform.py uses the same default; TF_STATE_KEY overrides both)."
+  description = "Object key of the main stack's state in the state bucket (release-tooling terraform uses the same default; TF_STATE_KEY overrides both)."
   default     = "release-pipeline/terraform.tfstate"
 
   validation {

@@ -1,142 +1,29 @@
-"""Fixtures for the local pipeline: one embedded endpoint for the adapter tests, one `local.py up`
-environment shared by every pipeline scenario (session scoped: start once, release many times)."""
+"""The rehearsal fixtures this repository's scenarios share (release-tooling's `rehearsal` is the
+scratch copy brought up once per session; these add what every scenario starts from)."""
 
 from __future__ import annotations
 
-import json
-import shutil
-import sys
-import uuid
-from pathlib import Path
-
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPTS = ROOT / "scripts"
-HERE = Path(__file__).resolve().parent
-for path in (SCRIPTS, HERE):  # explicit, so any pytest import mode finds local_aws and _helpers
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
-
-from _environment import PIPELINE_ENVIRONMENT, PipelineEnvironment  # noqa: E402
-from _helpers import zip_source  # noqa: E402
-from local_aws import process  # noqa: E402
-
-
-@pytest.hookimpl(trylast=True)  # after -k/-m deselection: start nothing for deselected scenarios
-def pytest_collection_modifyitems(config, items):
-    """Run the pipeline scenarios last and bring their environment up now, in the background."""
-    scenarios = [item for item in items if item.path.name == "test_pipeline.py"]
-    if not scenarios or config.option.collectonly or shutil.which("terraform") is None:
-        return
-    items[:] = [item for item in items if item.path.name != "test_pipeline.py"] + scenarios
-    config.stash[PIPELINE_ENVIRONMENT] = PipelineEnvironment().start()
-
-
-def pytest_unconfigure(config):
-    environment = config.stash.get(PIPELINE_ENVIRONMENT, None)
-    if environment is not None:
-        environment.close()
-
-
-REGION = "us-east-2"
-ACCOUNT = "123456789012"
+from release_tooling.rehearsal import commit_id
 
 
 @pytest.fixture(scope="session")
-def endpoint_dir(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("local-aws")
-
-
-@pytest.fixture(scope="session")
-def endpoint(endpoint_dir):
-    """A bare embedded endpoint (no Terraform) with a fast CodeDeploy clock: 1 minute = 0.05 s."""
-    ep = process.start(endpoint_dir, minute_seconds=0.05)
-    yield ep
-    process.stop(endpoint_dir)
-
-
-@pytest.fixture(scope="session")
-def aws(endpoint):
-    import boto3
-    from botocore.config import Config
-
-    session = boto3.Session(**endpoint.admin_credentials, region_name=REGION)
-
-    def client(service: str, retries: int | None = None):
-        config = Config(retries={"total_max_attempts": retries}) if retries else None
-        return session.client(service, endpoint_url=endpoint.url, config=config)
-
-    return client
-
-
-@pytest.fixture(autouse=True)
-def _no_leftover_faults(request):
-    yield
-    if "endpoint" in request.fixturenames:
-        request.getfixturevalue("endpoint").clear_faults()
-
-
-@pytest.fixture(scope="session")
-def lambda_role(aws):
-    iam = aws("iam")
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": ["lambda.amazonaws.com", "codedeploy.amazonaws.com"]},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
-    arn = iam.create_role(
-        RoleName="local-aws-test-role", AssumeRolePolicyDocument=json.dumps(trust)
-    )["Role"]["Arn"]
-    # The endpoint enforces IAM: the adapter scenarios' functions and deployment groups act with
-    # this role, which may do what those scenarios exercise (the IAM tests use narrower roles).
-    iam.put_role_policy(
-        RoleName="local-aws-test-role",
-        PolicyName="adapter-scenarios",
-        PolicyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Action": [
-                            "lambda:InvokeFunction",
-                            "lambda:GetAlias",
-                            "lambda:UpdateAlias",
-                            "cloudwatch:DescribeAlarms",
-                            "codedeploy:PutLifecycleEventHookExecutionStatus",
-                            "s3:PutObject",
-                        ],
-                        "Resource": "*",
-                    }
-                ],
-            }
-        ),
+def project(rehearsal, rehearsal_environment):
+    """This repository's scratch copy, up (release-tooling's `rehearsal` fixture)."""
+    before_up = rehearsal_environment.before_up["release"]
+    assert before_up.returncode == 2 and "not up" in before_up.stdout, (
+        before_up.stdout + before_up.stderr
     )
-    return arn
+    plan_before_up = rehearsal_environment.before_up["plan"]  # 1: for plan, 2 means "changes"
+    assert plan_before_up.returncode == 1 and "not up" in plan_before_up.stdout, (
+        plan_before_up.stdout + plan_before_up.stderr
+    )
+    return rehearsal
 
 
-@pytest.fixture
-def make_function(aws, lambda_role):
-    """Create a function from handler source; returns its (unique) name."""
-
-    def make(source: str, timeout: int = 10, env: dict | None = None, publish: bool = False) -> str:
-        name = f"fn-{uuid.uuid4().hex[:10]}"
-        aws("lambda").create_function(
-            FunctionName=name,
-            Runtime="python3.12",
-            Role=lambda_role,
-            Handler="handler.handler",
-            Code={"ZipFile": zip_source(source)},
-            Timeout=timeout,
-            Environment={"Variables": env or {}},
-            Publish=publish,
-        )
-        return name
-
-    return make
+@pytest.fixture(scope="session")
+def released(project):
+    """A first successful release (v1 everywhere), which the fault scenarios start from."""
+    first = project.local("release", "--commit", commit_id("first"))
+    assert first.returncode == 0, first.stdout
+    return first

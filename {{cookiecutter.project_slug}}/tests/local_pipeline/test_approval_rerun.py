@@ -13,10 +13,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-
-# The shared `local.py up` environment and its first release (commit "first", approved by
-# local.py's --approval approve), as the pipeline scenarios use them.
-from test_pipeline import commit_id, project, released  # noqa: F401
+from release_tooling.rehearsal import commit_id
 
 ROOT = Path(__file__).resolve().parents[2]
 GATE = "ApproveProduction"
@@ -26,7 +23,7 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(
         shutil.which("terraform") is None,
-        reason="terraform is not installed (needed by local.py up)",
+        reason="terraform is not installed (needed by release-tooling local up)",
     ),
     pytest.mark.skipif(
         not HAS_APPROVAL,
@@ -77,7 +74,7 @@ def deployments(proj) -> list[str]:
     return sorted(found)
 
 
-def test_rerun_of_the_live_commit_asks_no_second_approval(project, released):  # noqa: F811
+def test_rerun_of_the_live_commit_asks_no_second_approval(project, released):
     first = commit_id("first")
     before = project.status()
     assert before["aliases"]["production"] == before["aliases"]["staging"] != "$LATEST"

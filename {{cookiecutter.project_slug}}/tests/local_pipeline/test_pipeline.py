@@ -8,7 +8,6 @@ code get distinct ids with --commit; the broken-app and two-release scenarios ch
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import re
 import shutil
@@ -17,7 +16,7 @@ import sys
 import time
 
 import pytest
-from _environment import PIPELINE_ENVIRONMENT, ROOT, PipelineEnvironment
+from release_tooling.rehearsal import ROOT, commit_id, tooling_module
 
 pytestmark = [
     pytest.mark.slow,
@@ -26,38 +25,6 @@ pytestmark = [
         reason="terraform is not installed (needed by local.py up)",
     ),
 ]
-
-
-def commit_id(label: str) -> str:
-    return hashlib.sha1(label.encode(), usedforsecurity=False).hexdigest()
-
-
-@pytest.fixture(scope="session")
-def project(request):
-    # Started in the background at collection (see conftest.py); start it here when it was not.
-    environment = request.config.stash.get(PIPELINE_ENVIRONMENT, None)
-    if environment is None:
-        environment = PipelineEnvironment().start()
-        request.config.stash[PIPELINE_ENVIRONMENT] = environment
-    proj = environment.ready()
-    before_up = environment.before_up["release"]
-    assert before_up.returncode == 2 and "not up" in before_up.stdout, (
-        before_up.stdout + before_up.stderr
-    )
-    plan_before_up = environment.before_up["plan"]  # 1, not 2: for plan, 2 means "changes pending"
-    assert plan_before_up.returncode == 1 and "not up" in plan_before_up.stdout, (
-        plan_before_up.stdout + plan_before_up.stderr
-    )
-    yield proj
-    environment.close()
-
-
-@pytest.fixture(scope="session")
-def released(project):
-    """A first successful release (v1 everywhere), which the fault scenarios start from."""
-    first = project.local("release", "--commit", commit_id("first"))
-    assert first.returncode == 0, first.stdout
-    return first
 
 
 def aliases(project) -> dict:
@@ -100,7 +67,7 @@ def test_live_plans_of_the_stack_render_as_the_pull_request_comment(project):
         assert plan.returncode in (0, 2), plan.stdout + plan.stderr
         plan_dir = project.path / ".local" / "plan"
         rendered = subprocess.run(
-            [sys.executable, str(project.path / "scripts" / "plan_comment.py"), "render"]
+            [sys.executable, "-m", "release_tooling", "plan-comment", "render"]
             + ["--plan-json", str(plan_dir / "plan.json")]
             + ["--plan-text", str(plan_dir / "plan.txt")],
             capture_output=True,
@@ -173,11 +140,7 @@ def test_the_deployed_state_machine_carries_the_release_budget(project):
 
 def test_the_rendered_policies_pass_parliament_and_cloudsplaining(project):
     """Every identity policy and boundary both roots rendered, with its real ARNs."""
-    sys.path.insert(0, str(project.path / "scripts"))
-    try:
-        import policy_lint
-    finally:
-        sys.path.pop(0)
+    policy_lint = tooling_module("policy_lint", project.path)
     states = [project.path / ".local" / name for name in ("bootstrap.tfstate", "terraform.tfstate")]
     findings, count = policy_lint.lint(states, project.path / ".iam-policy-lint.yaml")
     assert count >= 20
@@ -318,7 +281,8 @@ def test_every_aws_name_fits_its_service_limit(project):
 
 
 @pytest.mark.skipif(
-    not (ROOT / "scripts" / "approve.py").exists(), reason="this project has no approval gate"
+    "ApproveProduction" not in (ROOT / "state_machine.asl.json").read_text(encoding="utf-8"),
+    reason="this project has no approval gate",
 )
 def test_rejected_approval_rolls_back_staging_and_keeps_production(project, released):
     before = aliases(project)
@@ -458,11 +422,7 @@ def resource_arns(state: dict) -> dict[str, dict[str, str]]:
 def neighbour(project):
     """The neighbour project's bootstrap and IAM (and what its policies name) applied next to this
     project in the same local account, each root as the rehearsal applies it."""
-    sys.path.insert(0, str(project.path / "scripts"))
-    try:
-        import local
-    finally:
-        sys.path.pop(0)
+    local = tooling_module("local", project.path)
     other = neighbour_slug(project.slug)
     endpoint = local.process.find(local.STATE_DIR)
     admin = endpoint.admin_credentials

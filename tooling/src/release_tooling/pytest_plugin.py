@@ -1,0 +1,59 @@
+"""pytest fixtures for a repository's rehearsal scenarios (installed as a pytest11 plugin).
+
+`rehearsal` is the repository, copied to a scratch directory and brought up with
+`release-tooling local up`, shared by the whole session. Tests that use it run last, and the
+environment is started in the background as soon as collection ends, so its minute of Terraform
+overlaps the rest of the suite. Nothing here is imported until a test asks for it.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+
+def _uses_rehearsal(item) -> bool:
+    return "rehearsal" in getattr(item, "fixturenames", ())
+
+
+@pytest.hookimpl(trylast=True)  # after -k/-m deselection: start nothing for deselected scenarios
+def pytest_collection_modifyitems(config, items):
+    scenarios = [item for item in items if _uses_rehearsal(item)]
+    if not scenarios or config.option.collectonly or shutil.which("terraform") is None:
+        return
+    from .rehearsal import PIPELINE_ENVIRONMENT, PipelineEnvironment
+
+    items[:] = [item for item in items if not _uses_rehearsal(item)] + scenarios
+    config.stash[PIPELINE_ENVIRONMENT] = PipelineEnvironment().start()
+
+
+def pytest_unconfigure(config):
+    import sys
+
+    rehearsal = sys.modules.get("release_tooling.rehearsal")  # imported only if one was started
+    environment = config.stash.get(rehearsal.PIPELINE_ENVIRONMENT, None) if rehearsal else None
+    if environment is not None:
+        environment.close()
+
+
+@pytest.fixture(scope="session")
+def rehearsal(request):
+    """The scratch copy of this repository, up on the embedded endpoint (IAM enforced)."""
+    from .rehearsal import PIPELINE_ENVIRONMENT, PipelineEnvironment
+
+    if shutil.which("terraform") is None:
+        pytest.skip("terraform is not installed (needed by release-tooling local up)")
+    environment = request.config.stash.get(PIPELINE_ENVIRONMENT, None)
+    if environment is None:  # collection did not start it (collect-only, or terraform missing)
+        environment = PipelineEnvironment().start()
+        request.config.stash[PIPELINE_ENVIRONMENT] = environment
+    return environment.ready()
+
+
+@pytest.fixture(scope="session")
+def rehearsal_environment(request, rehearsal):
+    """The environment behind `rehearsal`: what `release` and `plan` said before `up`."""
+    from .rehearsal import PIPELINE_ENVIRONMENT
+
+    return request.config.stash[PIPELINE_ENVIRONMENT]

@@ -1,0 +1,140 @@
+"""The rehearsal environment a repository's pipeline scenarios share, started in the background.
+
+`up` takes about a minute, most of it the AWS provider waiting for S3 to read back stable, so the
+scenarios run last and their environment is started while collection ends: the wait overlaps the
+rest of the suite instead of adding to it. The scenarios work on a scratch copy of the project, so
+they may edit lambdas/app freely and never touch the working tree or an environment already up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+import pytest
+
+from . import project as project_paths
+
+ROOT = project_paths.ROOT
+EXCLUDE = shutil.ignore_patterns(
+    ".venv", ".local", "build", ".terraform", ".git", "__pycache__", ".pytest_cache", ".ruff_cache"
+)
+UP_TIMEOUT = 300
+
+
+def commit_id(label: str) -> str:
+    """A distinct, stable 40-hex commit id per scenario label (releases of the same tree)."""
+    return hashlib.sha1(label.encode(), usedforsecurity=False).hexdigest()
+
+
+class Project:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        # Taken now, before any test runs: tests that monkeypatch the environment (say, unset
+        # TF_PROVIDER_MIRROR) must not leak into `up` running on the background thread.
+        self.environ = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+
+    def local(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "release_tooling", "local", *args],
+            cwd=self.path,
+            env={**self.environ, project_paths.ROOT_ENV: str(self.path)},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def status(self) -> dict:
+        proc = self.local("status", "--json", "--last", "100")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        return json.loads(proc.stdout)
+
+    @property
+    def slug(self) -> str:
+        return self.path.name  # baked projects live in a directory named after the slug
+
+    def execution_output(self, commit: str) -> dict:
+        return json.loads(self.execution(commit)["output"] or "{}")
+
+    def execution(self, commit: str) -> dict:
+        """The newest execution of a commit (found by its input: CodePipeline names it)."""
+        return next(e for e in self.status()["executions"] if e["commit"] == commit)
+
+    def edit_app(self, marker: str, body: str | None = None) -> None:
+        handler = self.path / "lambdas" / "app" / "handler.py"
+        text = handler.read_text(encoding="utf-8")
+        handler.write_text(
+            (body if body is not None else text) + f"\n# {marker}\n", encoding="utf-8"
+        )
+
+
+class PipelineEnvironment:
+    """A scratch copy of the project brought up by `local.py up` on a background thread.
+
+    Before `up`, it records what `release` and `plan` say when nothing is up, so the scenarios can
+    check those messages without a second environment.
+    """
+
+    def __init__(self) -> None:
+        self.scratch = Path(tempfile.mkdtemp(prefix="pipeline-"))
+        self.project = Project(self.scratch / ROOT.name)
+        self.before_up: dict[str, subprocess.CompletedProcess] = {}
+        self.up: subprocess.CompletedProcess | None = None
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._bring_up, name="local-up", daemon=True)
+
+    def start(self) -> PipelineEnvironment:
+        self._thread.start()
+        return self
+
+    def _bring_up(self) -> None:
+        try:
+            shutil.copytree(ROOT, self.project.path, ignore=EXCLUDE)
+            for command in ("release", "plan"):
+                self.before_up[command] = self.project.local(command)
+            self.up = self.project.local("up", timeout=UP_TIMEOUT)
+        except BaseException as exc:  # reported to the tests that need the environment
+            self.error = exc
+
+    def ready(self) -> Project:
+        """The project once `up` has finished; fails with what went wrong otherwise."""
+        self._thread.join(UP_TIMEOUT + 60)
+        if self._thread.is_alive():
+            raise AssertionError(f"local.py up did not finish within {UP_TIMEOUT} s")
+        if self.error is not None:
+            raise AssertionError(f"bringing the environment up failed: {self.error!r}")
+        assert self.up is not None
+        assert self.up.returncode == 0, self.up.stdout + self.up.stderr
+        return self.project
+
+    def close(self) -> None:
+        self._thread.join(UP_TIMEOUT + 60)
+        if self.project.path.exists():
+            self.project.local("down")
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+# Where the plugin keeps the environment it started, for the `rehearsal` fixture to pick up.
+PIPELINE_ENVIRONMENT = pytest.StashKey[PipelineEnvironment]()
+
+
+def tooling_module(name: str, root: Path):
+    """release_tooling.<name> with its paths pointing at `root` (a scenario's scratch copy).
+
+    The package resolves the repository once per process; scenarios that call the tooling in-process
+    (rather than through `release-tooling local`) re-resolve it for the copy they work on.
+    """
+    import importlib
+
+    os.environ[project_paths.ROOT_ENV] = str(root)
+    importlib.reload(project_paths)
+    module = importlib.import_module(f"release_tooling.{name}")
+    return importlib.reload(module)
