@@ -44,7 +44,18 @@ def project_directory(slug: object) -> str:
     return text
 
 
-TEMPLATE_CHECKOUT = Path(__file__).resolve().parent
+def template_checkout() -> Path:
+    """The checkout being rendered now.
+
+    cookiecutter renders the project's files from inside the template's project directory
+    (generate_files works in `{{cookiecutter.project_slug}}/`), so its parent is the checkout. This
+    module is imported once per process, and cruft update renders two checkouts (old and new
+    commit) in one process: its own path would name the first one for both.
+    """
+    rendering = Path.cwd().parent
+    if (rendering / "tooling" / "pyproject.toml").is_file():
+        return rendering
+    return Path(__file__).resolve().parent
 
 
 def tooling_git_source() -> str:
@@ -52,13 +63,13 @@ def tooling_git_source() -> str:
 
     The template checkout's remote when it has one (cookiecutter and cruft clone a git URL), else
     the local checkout itself; empty when the template is not a git checkout (then `make setup`
-    needs the package index or RELEASE_TOOLING_PATH, and says so). This module's own path is the
-    template's: hooks run from a temporary copy, and cookiecutter's _repo_dir may be relative.
+    needs the package index or RELEASE_TOOLING_PATH, and says so).
     """
+    checkout = template_checkout()
 
     def git(*args: str) -> str:
         result = subprocess.run(
-            ["git", "-C", str(TEMPLATE_CHECKOUT), *args],
+            ["git", "-C", str(checkout), *args],
             capture_output=True,
             text=True,
             check=False,
@@ -68,10 +79,19 @@ def tooling_git_source() -> str:
     commit = git("rev-parse", "HEAD")
     if not commit:
         return ""
-    url = git("remote", "get-url", "origin") or str(TEMPLATE_CHECKOUT)
+    url = git("remote", "get-url", "origin") or str(checkout)
     if Path(url).is_absolute():  # a clone of a local checkout (cruft does that): pip wants a URL
         url = Path(url).as_uri()
     return f"git+{url}@{commit}#subdirectory=tooling"
+
+
+def tooling_release() -> dict[str, str]:
+    """The release tooling's version and release contract, read from its source (one place)."""
+    source = (template_checkout() / "tooling" / "src" / "release_tooling" / "__init__.py").read_text(
+        encoding="utf-8"
+    )
+    values = dict(re.findall(r'^(__version__|SCHEMA_VERSION) = "?([^"\n]+)"?$', source, re.M))
+    return {"version": values["__version__"], "schema": values["SCHEMA_VERSION"]}
 
 
 class SafeProjectDirectoryExtension(Extension):
@@ -79,6 +99,7 @@ class SafeProjectDirectoryExtension(Extension):
         super().__init__(environment)
         environment.filters["project_directory"] = project_directory
         environment.globals["tooling_git_source"] = tooling_git_source
+        environment.globals["tooling_release"] = tooling_release
         # A plain environment, only to parse answers without recursing into this preprocess.
         self._parser = Environment()
 

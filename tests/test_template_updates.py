@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 from conftest import TEMPLATE_ROOT
@@ -59,3 +60,37 @@ def test_template_change_is_reported_and_applied_by_cruft_update(tmp_path):
     assert update.returncode == 0, update.stdout + update.stderr
     assert ".idea/" in (project / ".gitignore").read_text()
     assert run(CRUFT, "check", cwd=project).returncode == 0
+
+
+def test_a_new_tooling_version_reaches_a_project_as_a_small_diff(tmp_path):
+    """Upgrading the release tooling is `cruft update`: the pin moves, nothing else of the project."""
+    template = tmp_path / "template"
+    git(tmp_path, "clone", "--quiet", str(TEMPLATE_ROOT), str(template))
+    result = run(CRUFT, "create", "--no-input", "--output-dir", tmp_path / "out", template, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    project = tmp_path / "out" / "orders-service"
+    git(project, "init", "--quiet", "-b", "main")
+    git(project, "add", "-A")
+    git(project, "commit", "--quiet", "-m", "generated")
+    pinned_before = tomllib.loads((project / "pyproject.toml").read_text())["tool"]["release-tooling"]
+
+    # Upstream releases a new tooling version (same release contract).
+    version_file = template / "tooling" / "src" / "release_tooling" / "__init__.py"
+    version_file.write_text(
+        version_file.read_text().replace(f'"{pinned_before["version"]}"', '"99.0.0"')
+    )
+    git(template, "commit", "--quiet", "-am", "serverless-release-tooling 99.0.0")
+
+    update = run(CRUFT, "update", "--skip-apply-ask", "--allow-untracked-files", cwd=project)
+    assert update.returncode == 0, update.stdout + update.stderr
+
+    pinned = tomllib.loads((project / "pyproject.toml").read_text())["tool"]["release-tooling"]
+    assert pinned["version"] == "99.0.0"
+    assert pinned["schema"] == pinned_before["schema"]
+    assert pinned["git"] == pinned_before["git"].replace(
+        pinned_before["git"].split("@")[-1].split("#")[0], git(template, "rev-parse", "HEAD")
+    )
+    changed = git(project, "status", "--porcelain").splitlines()
+    assert sorted(line[3:] for line in changed) == [".cruft.json", "pyproject.toml"]
+    diff = git(project, "diff", "--unified=0", "pyproject.toml")
+    assert len([line for line in diff.splitlines() if line.startswith(("+version", "+git"))]) == 2
