@@ -91,6 +91,6 @@ def test_a_new_tooling_version_reaches_a_project_as_a_small_diff(tmp_path):
         pinned_before["git"].split("@")[-1].split("#")[0], git(template, "rev-parse", "HEAD")
     )
     changed = git(project, "status", "--porcelain").splitlines()
-    assert sorted(line[3:] for line in changed) == [".cruft.json", "pyproject.toml"]
+    assert sorted(line.split()[-1] for line in changed) == [".cruft.json", "pyproject.toml"]
     diff = git(project, "diff", "--unified=0", "pyproject.toml")
     assert len([line for line in diff.splitlines() if line.startswith(("+version", "+git"))]) == 2
