@@ -92,5 +92,5 @@ def test_a_new_tooling_version_reaches_a_project_as_a_small_diff(tmp_path):
     )
     changed = git(project, "status", "--porcelain").splitlines()
     assert sorted(line.split()[-1] for line in changed) == [".cruft.json", "pyproject.toml"]
-    diff = git(project, "diff", "--unified=0", "pyproject.toml")
+    diff = git(project, "diff", "HEAD", "--unified=0", "pyproject.toml")
     assert len([line for line in diff.splitlines() if line.startswith(("+version", "+git"))]) == 2
