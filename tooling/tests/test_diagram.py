@@ -420,3 +420,21 @@ def test_an_interrupted_write_leaves_the_readme_untouched(tmp_path, monkeypatch)
 
     assert readme.read_text() == STALE_README
     assert sorted(path.name for path in tmp_path.iterdir()) == ["README.md"]
+
+
+def test_a_nested_transition_out_of_its_branch_is_an_error_naming_the_branch():
+    machine = synthetic_machine()
+    machine["States"]["Fan"]["Branches"][0]["States"]["A"] = {"Type": "Pass", "Next": "Later"}
+
+    with pytest.raises(
+        diagram.DiagramError, match=r"Branch 1 of Fan › A > Next: 'Later' is not a state"
+    ):
+        diagram.render(machine)
+
+
+def test_a_legacy_map_iterator_is_drawn_like_an_item_processor():
+    machine = synthetic_machine()
+    each = machine["States"]["Each"]
+    each["Iterator"] = each.pop("ItemProcessor")
+
+    assert diagram.render(machine) == diagram.render(synthetic_machine())

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import project
+from . import asl, project
 
 ROOT = project.ROOT
 DEFAULT_ASL = ROOT / "state_machine.asl.json"
@@ -99,7 +99,6 @@ TYPE_TESTS = {
     "IsBoolean": ("is a boolean", "is not a boolean"),
     "IsTimestamp": ("is a timestamp", "is not a timestamp"),
 }
-PLACEHOLDER = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 
 
 class DiagramError(Exception):
@@ -158,10 +157,6 @@ def escape(text: str) -> str:
     return text
 
 
-def where(path: Sequence[str]) -> str:
-    return " > ".join(path)
-
-
 # --- labels ----------------------------------------------------------------------------------
 
 
@@ -218,7 +213,7 @@ def function_name(parameters: Any) -> str | None:
     name = parameters.get("FunctionName")
     if not isinstance(name, str):
         return None
-    placeholder = PLACEHOLDER.match(name)
+    placeholder = asl.PLACEHOLDER.fullmatch(name)
     if placeholder:  # ${deploy_function_arn} -> deploy
         return placeholder.group(1).removesuffix("_arn").removesuffix("_function")
     return name.split(":function:")[-1].split(":")[0]
@@ -241,8 +236,8 @@ def task_detail(state: Mapping[str, Any]) -> str:
         detail = resource.removeprefix("arn:aws:states:::")
     elif ":function:" in resource:
         detail = f"λ {resource.split(':function:')[-1].split(':')[0]}"
-    elif PLACEHOLDER.match(resource):
-        detail = f"λ {PLACEHOLDER.match(resource).group(1)}"  # type: ignore[union-attr]
+    elif placeholder := asl.PLACEHOLDER.fullmatch(resource):
+        detail = f"λ {placeholder.group(1)}"
     elif ":activity:" in resource:
         detail = f"activity {resource.split(':activity:')[-1]}"
     else:
@@ -282,107 +277,102 @@ def node_label(name: str, state: Mapping[str, Any]) -> str:
 # --- graph -----------------------------------------------------------------------------------
 
 
-def states_of(machine: Any, path: Sequence[str]) -> Mapping[str, Mapping[str, Any]]:
-    if not isinstance(machine, Mapping):
-        raise DiagramError(f"{where(path)}: expected an object with StartAt and States")
-    states = machine.get("States")
-    if not isinstance(states, Mapping) or not states:
-        raise DiagramError(f"{where(path)}: States must be a non-empty object")
-    for name, state in states.items():
-        if not isinstance(state, Mapping) or not isinstance(state.get("Type"), str):
-            raise DiagramError(f"{where([*path, name])}: a state must be an object with a Type")
-    if machine.get("StartAt") not in states:
-        raise DiagramError(
-            f"{where(path)}: StartAt {machine.get('StartAt')!r} is not one of its States"
-        )
+def checked_states(scope: asl.Scope) -> dict[str, asl.State]:
+    """The scope's states, or DiagramError when it cannot be drawn."""
+    here = scope.label
+    if not isinstance(scope.doc, Mapping):
+        raise DiagramError(f"{here}: expected an object with StartAt and States")
+    states = scope.states
+    if not states:
+        raise DiagramError(f"{here}: States must be a non-empty object")
+    for state in states.values():
+        if not isinstance(state.definition, Mapping) or not isinstance(state.type, str):
+            raise DiagramError(f"{state.where}: a state must be an object with a Type")
+    if scope.start_at not in states:
+        raise DiagramError(f"{here}: StartAt {scope.start_at!r} is not one of its States")
     return states
 
 
-def add_machine(
-    graph: Graph, machine: Mapping[str, Any], path: list[str], indent: str, prefix: str = ""
-) -> None:
+def edge_target(ids: Mapping[str, str], transition: asl.Transition, location: str) -> str:
+    """The node id a transition leads to, or DiagramError naming the transition."""
+    if transition.target is None:
+        needs = {"choice": "every Choice rule needs a Next", "catch": "every Catch needs a Next"}
+        raise DiagramError(f"{location}: {needs.get(transition.kind, 'must name a state')}")
+    if transition.target not in ids:
+        raise DiagramError(f"{location}: {transition.target!r} is not a state of this machine")
+    return ids[transition.target]
+
+
+def add_machine(graph: Graph, scope: asl.Scope, indent: str, prefix: str = "") -> None:
     """Add one machine (the top level, a Parallel branch or a Map processor) to the graph.
 
     Nested machines get their own start (and end) markers, named after the enclosing state.
     """
-    states = states_of(machine, path)
+    states = checked_states(scope)
     ids = {name: graph.new_id(name) for name in states}
     start = graph.new_id(f"{prefix}_start" if prefix else "START")
     graph.lines.append(f'{indent}{start}>"start"]')
     graph.add_class("marker", start)
-    graph.edges.append(Edge(start, ids[str(machine["StartAt"])], None))
+    graph.edges.append(Edge(start, ids[str(scope.start_at)], None))
     end_id: str | None = None
 
-    def target(name: Any, location: str) -> str:
-        if name not in ids:
-            raise DiagramError(f"{location}: {name!r} is not a state of this machine")
-        return ids[name]
-
     for name, state in states.items():
-        node_id, kind, here = ids[name], state["Type"], [*path, name]
+        node_id, kind, definition = ids[name], state.type, state.definition
         if kind in SHAPES:
             opening, closing = SHAPES[kind]
-            graph.lines.append(f'{indent}{node_id}{opening}"{node_label(name, state)}"{closing}')
+            graph.lines.append(
+                f'{indent}{node_id}{opening}"{node_label(name, definition)}"{closing}'
+            )
             graph.add_class(kind.lower(), node_id)
         elif kind in ("Parallel", "Map"):
             graph.lines.append(f'{indent}subgraph {node_id}["{escape(name)}<br/>{kind}"]')
-            if kind == "Parallel":
-                branches = state.get("Branches")
-                if not isinstance(branches, list) or not branches:
-                    raise DiagramError(f"{where(here)}: Parallel needs a non-empty Branches list")
-                for number, branch in enumerate(branches, start=1):
-                    add_machine(
-                        graph,
-                        branch,
-                        [*here, f"Branches[{number - 1}]"],
-                        indent + "    ",
-                        f"{node_id}_branch{number}",
-                    )
-            else:
-                processor = state.get("ItemProcessor", state.get("Iterator"))
-                add_machine(graph, processor, [*here, "ItemProcessor"], indent + "    ", node_id)
+            nested = state.scopes()
+            if kind == "Parallel" and not nested:
+                raise DiagramError(f"{state.where}: Parallel needs a non-empty Branches list")
+            if kind == "Map" and not nested:
+                raise DiagramError(f"{state.where}: Map needs an ItemProcessor")
+            for number, inner in enumerate(nested, start=1):
+                branch = f"{node_id}_branch{number}" if kind == "Parallel" else node_id
+                add_machine(graph, inner, indent + "    ", branch)
             graph.lines.append(f"{indent}end")
         else:
-            raise DiagramError(f"{where(here)}: unknown state Type {kind!r}")
+            raise DiagramError(f"{state.where}: unknown state Type {kind!r}")
 
-        if kind == "Choice":
-            rules = state.get("Choices")
-            if not isinstance(rules, list) or not rules:
-                raise DiagramError(f"{where(here)}: a Choice needs a non-empty Choices list")
-            for number, rule in enumerate(rules):
-                location = f"{where(here)} > Choices[{number}]"
-                if not isinstance(rule, Mapping) or "Next" not in rule:
-                    raise DiagramError(f"{location}: every Choice rule needs a Next")
-                condition = describe_rule(rule, location)
-                graph.edges.append(Edge(node_id, target(rule["Next"], location), condition))
-            if "Default" in state:
-                location = f"{where(here)} > Default"
-                graph.edges.append(Edge(node_id, target(state["Default"], location), "default"))
-        elif "Next" in state:
-            location = f"{where(here)} > Next"
-            graph.edges.append(Edge(node_id, target(state["Next"], location), None))
-        elif state.get("End") is True:
+        rules = definition.get("Choices")
+        if kind == "Choice" and not (isinstance(rules, list) and rules):
+            raise DiagramError(f"{state.where}: a Choice needs a non-empty Choices list")
+        ways_out = state.transitions()
+        for transition in ways_out:
+            if transition.kind == "catch" or (transition.kind == "next" and kind == "Choice"):
+                continue  # catches are drawn last; a Choice leaves by its rules and Default
+            location = f"{state.where} > {transition.field.removesuffix('.Next')}"
+            target = edge_target(ids, transition, location)
+            if transition.kind == "choice":
+                label = describe_rule(transition.entry, location)
+            else:
+                label = "default" if transition.kind == "default" else None
+            graph.edges.append(Edge(node_id, target, label))
+        if kind != "Choice" and "Next" not in definition and definition.get("End") is True:
             if end_id is None:
                 end_id = graph.new_id(f"{prefix}_end" if prefix else "END")
                 graph.add_class("marker", end_id)
             graph.edges.append(Edge(node_id, end_id, None))
-
-        for number, catcher in enumerate(state.get("Catch") or []):
-            location = f"{where(here)} > Catch[{number}]"
-            if not isinstance(catcher, Mapping) or "Next" not in catcher:
-                raise DiagramError(f"{location}: every Catch needs a Next")
-            errors = catcher.get("ErrorEquals") or []
-            label = "catch " + ", ".join(str(error) for error in errors)
-            graph.edges.append(Edge(node_id, target(catcher["Next"], location), label, True))
+        for transition in ways_out:
+            if transition.kind == "catch":
+                location = f"{state.where} > {transition.field.removesuffix('.Next')}"
+                target = edge_target(ids, transition, location)
+                errors = transition.entry.get("ErrorEquals") or []
+                label = "catch " + ", ".join(str(error) for error in errors)
+                graph.edges.append(Edge(node_id, target, label, True))
 
     if end_id is not None:
         graph.lines.append(f'{indent}{end_id}>"end"]')
 
 
-def render(asl: Mapping[str, Any], source_name: str = "state_machine.asl.json") -> str:
+def render(machine: Mapping[str, Any], source_name: str = "state_machine.asl.json") -> str:
     """The Mermaid flowchart for a parsed state machine, ending with a newline."""
     graph = Graph()
-    add_machine(graph, asl, ["state machine"], "    ")
+    add_machine(graph, asl.top(machine), "    ")
     lines = [
         "flowchart TD",
         f"    %% Generated from {source_name} by release-tooling diagram: edit the state",
@@ -409,19 +399,17 @@ def render(asl: Mapping[str, Any], source_name: str = "state_machine.asl.json") 
 
 def load_asl(path: Path) -> Mapping[str, Any]:
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise DiagramError(f"cannot read {path}: {exc.strerror}") from None
-    try:
-        asl = json.loads(text)
-    except json.JSONDecodeError as exc:
+        machine = asl.load(path)
+    except asl.AslError as exc:
+        if not exc.lineno:  # unreadable
+            raise DiagramError(str(exc)) from None
         raise DiagramError(
             f"{path}:{exc.lineno}:{exc.colno}: not valid JSON ({exc.msg}); "
             "release-tooling check-asl explains state machine problems"
         ) from None
-    if not isinstance(asl, Mapping):
+    if not isinstance(machine, Mapping):
         raise DiagramError(f"{path}: the top level must be a JSON object")
-    return asl
+    return machine
 
 
 # --- README block ----------------------------------------------------------------------------

@@ -5,16 +5,17 @@ Renders the Terraform templatefile placeholders (${name}) with dummy ARNs, then 
 JSON; StartAt and every Next/Default/Choice/Catch target exists; every state is reachable;
 non-terminal states say where to go; every Choice has a Default; every Task retries the Lambda
 service errors and has a Catch; States.ALL is alone and last in Retry/Catch; Catch results go to
-$.error; Fail states name an error and cause; top-level TimeoutSeconds is set.
+$.error; Fail states name an error and cause; top-level TimeoutSeconds is set. The states
+inside Parallel branches and Map processors (ItemProcessor or Iterator) get the same checks,
+each branch being its own machine (its own StartAt; transitions stay inside it).
 
-Each problem prints as one line naming the state; exit status 1 if there is any.
+Each problem prints as one line naming the state (a nested one with its scope, e.g.
+"State Branch 1 of Fanout › Notify: Task has no Retry"); exit status 1 if there is any.
 
   release-tooling check-asl [FILE] [--with-asl-validator] [--template-vars]
 """
 
 import argparse
-import json
-import re
 import shutil
 import subprocess
 import sys
@@ -23,58 +24,28 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from . import project
+from . import asl, project
+from .asl import render, template_vars
+
+__all__ = ["check_text", "find_problems", "main", "reachable", "render", "targets", "template_vars"]
 
 DEFAULT_FILE = project.ROOT / "state_machine.asl.json"
 ASL_VALIDATOR = ["npx", "--yes", "asl-validator@4.0.0"]
-PLACEHOLDER = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 LAMBDA_RETRY_ERRORS = {
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",
     "Lambda.SdkClientException",
     "Lambda.TooManyRequestsException",
 }
-STATE_TYPES = {"Task", "Pass", "Choice", "Wait", "Succeed", "Fail", "Parallel", "Map"}
-TERMINAL = {"Succeed", "Fail"}
+STATE_TYPES = set(asl.STATE_TYPES)
+TERMINAL = set(asl.TERMINAL_TYPES)
 CATCH_RESULT_PATH = "$.error"
-
-
-def template_vars(text: str) -> list[str]:
-    """Names of the ${...} placeholders Terraform's templatefile must supply."""
-    return sorted(set(PLACEHOLDER.findall(text)))
-
-
-def render(
-    text: str,
-    region: str = "us-east-2",
-    account: str = "123456789012",
-    values: Mapping[str, int] | None = None,
-) -> str:
-    """Substitute placeholders the way templatefile would: dummy Lambda ARNs for *_arn, and for
-    the time budget (*_seconds, from terraform/release_budget) `values` or a sample of 3600."""
-
-    def arn(match: re.Match[str]) -> str:
-        if not match.group(1).endswith("_arn"):
-            return str((values or {}).get(match.group(1), 3600))
-        name = match.group(1).removesuffix("_function_arn").removesuffix("_arn")
-        return f"arn:aws:lambda:{region}:{account}:function:check-{name.replace('_', '-')}"
-
-    # "$${" is templatefile's escape for a literal "${".
-    return PLACEHOLDER.sub(arn, text).replace("$${", "${")
 
 
 def targets(state: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
     """(where, target) for every transition out of a state."""
-    if "Next" in state:
-        yield "Next", state["Next"]
-    if "Default" in state:
-        yield "Default", state["Default"]
-    for i, choice in enumerate(state.get("Choices") or []):
-        if isinstance(choice, Mapping):
-            yield f"Choices[{i}].Next", choice.get("Next")
-    for i, catcher in enumerate(state.get("Catch") or []):
-        if isinstance(catcher, Mapping):
-            yield f"Catch[{i}].Next", catcher.get("Next")
+    for transition in asl.transitions(state):
+        yield transition.field, transition.target
 
 
 def _check_error_list(name: str, field: str, entries: Any) -> list[str]:
@@ -134,7 +105,9 @@ def check_state(name: str, state: Any, names: set[str]) -> list[str]:
         return [f"State {name}: unknown Type {kind!r}"]
     problems = []
     for where, target in targets(state):
-        if target not in names:
+        if target is None:
+            problems.append(f"State {name}: {where} is missing (it must name a state)")
+        elif target not in names:
             problems.append(f"State {name}: {where} points to unknown state {target!r}")
     if kind == "Choice":
         if not state.get("Choices"):
@@ -162,21 +135,34 @@ def check_state(name: str, state: Any, names: set[str]) -> list[str]:
 
 
 def reachable(doc: Mapping[str, Any]) -> set[str]:
-    states = doc.get("States") or {}
-    seen: set[str] = set()
-    todo = [doc.get("StartAt")]
-    while todo:
-        current = todo.pop()
-        if current in seen or current not in states:
-            continue
-        seen.add(current)
-        if isinstance(states[current], Mapping):
-            todo.extend(t for _, t in targets(states[current]))
-    return seen
+    """The top-level states StartAt leads to."""
+    return asl.top(doc).reachable()
+
+
+def check_scope(scope: asl.Scope) -> list[str]:
+    """A nested machine (Parallel branch, Map processor): StartAt and States."""
+    where = f"State {scope.label}"
+    if not isinstance(scope.doc, Mapping):
+        return [f"{where}: must be an object with StartAt and States"]
+    if not scope.states:
+        return [f"{where}: States must be a non-empty object"]
+    if scope.start_at not in scope.states:
+        return [f"{where}: StartAt points to unknown state {scope.start_at!r}"]
+    return []
+
+
+def check_nesting(state: asl.State) -> list[str]:
+    """A Parallel needs Branches, a Map an ItemProcessor (or the older Iterator)."""
+    if state.type == "Parallel" and not state.scopes():
+        return [f"State {state.where}: Parallel needs a non-empty Branches list"]
+    if state.type == "Map" and not state.scopes():
+        return [f"State {state.where}: Map needs an ItemProcessor (or Iterator)"]
+    return []
 
 
 def find_problems(doc: Any) -> list[str]:
-    """Every problem in a parsed state machine, one line each."""
+    """Every problem in a parsed state machine, one line each; states inside Parallel branches
+    and Map processors are named with their scope, e.g. "State Branch 1 of Fanout › Notify"."""
     if not isinstance(doc, Mapping):
         return ["State machine: top level must be a JSON object"]
     states = doc.get("States")
@@ -190,20 +176,25 @@ def find_problems(doc: Any) -> list[str]:
         problems.append("State machine: top-level Comment is missing")
     if doc.get("StartAt") not in states:
         problems.append(f"State machine: StartAt points to unknown state {doc.get('StartAt')!r}")
-    names = set(states)
-    for name, state in states.items():
-        problems += check_state(name, state, names)
-    for name in sorted(names - reachable(doc)):
-        problems.append(f"State {name}: unreachable from StartAt")
+    for scope in asl.scopes(doc):
+        if scope.owner is not None:
+            problems += check_scope(scope)
+        names = set(scope.states)
+        for state in scope.states.values():
+            problems += check_state(state.where, state.definition, names)
+            if isinstance(state.definition, Mapping):
+                problems += check_nesting(state)
+        for state in scope.unreachable():
+            problems.append(f"State {state.where}: unreachable from StartAt")
     return problems
 
 
 def check_text(text: str) -> list[str]:
     rendered = render(text)
     try:
-        doc = json.loads(rendered)
-    except json.JSONDecodeError as exc:
-        return [f"State machine: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"]
+        doc = asl.parse(rendered)
+    except asl.AslError as exc:
+        return [f"State machine: {exc}"]
     problems = find_problems(doc)
     if "${" in rendered:
         problems.append("State machine: unrendered '${' left after substituting placeholders")
