@@ -25,6 +25,19 @@ def git(cwd: Path, *args: str) -> str:
     return result.stdout.strip()
 
 
+def committed_cruft_project(tmp_path: Path) -> tuple[Path, Path]:
+    """A clone of this template (so a test can commit to it) and a cruft project made from it."""
+    template = tmp_path / "template"
+    git(tmp_path, "clone", "--quiet", str(TEMPLATE_ROOT), str(template))
+    result = run(CRUFT, "create", "--no-input", "--output-dir", tmp_path / "out", template, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    project = tmp_path / "out" / "orders-service"
+    git(project, "init", "--quiet", "-b", "main")
+    git(project, "add", "-A")
+    git(project, "commit", "--quiet", "-m", "generated")
+    return template, project
+
+
 def test_cruft_project_is_up_to_date_after_generation(tmp_path):
     result = run(CRUFT, "create", "--no-input", "--output-dir", tmp_path, TEMPLATE_ROOT, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -38,14 +51,7 @@ def test_cruft_project_is_up_to_date_after_generation(tmp_path):
 
 
 def test_template_change_is_reported_and_applied_by_cruft_update(tmp_path):
-    template = tmp_path / "template"
-    git(tmp_path, "clone", "--quiet", str(TEMPLATE_ROOT), str(template))
-    result = run(CRUFT, "create", "--no-input", "--output-dir", tmp_path / "out", template, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    project = tmp_path / "out" / "orders-service"
-    git(project, "init", "--quiet", "-b", "main")
-    git(project, "add", "-A")
-    git(project, "commit", "--quiet", "-m", "generated")
+    template, project = committed_cruft_project(tmp_path)
 
     # Upstream improves the generated .gitignore.
     ignore = template / "{{cookiecutter.project_slug}}" / ".gitignore"
@@ -64,14 +70,7 @@ def test_template_change_is_reported_and_applied_by_cruft_update(tmp_path):
 
 def test_a_new_tooling_version_reaches_a_project_as_a_small_diff(tmp_path):
     """Upgrading the release tooling is `cruft update`: the pin moves, nothing else of the project."""
-    template = tmp_path / "template"
-    git(tmp_path, "clone", "--quiet", str(TEMPLATE_ROOT), str(template))
-    result = run(CRUFT, "create", "--no-input", "--output-dir", tmp_path / "out", template, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    project = tmp_path / "out" / "orders-service"
-    git(project, "init", "--quiet", "-b", "main")
-    git(project, "add", "-A")
-    git(project, "commit", "--quiet", "-m", "generated")
+    template, project = committed_cruft_project(tmp_path)
     pinned_before = tomllib.loads((project / "pyproject.toml").read_text())["tool"]["release-tooling"]
 
     # Upstream releases a new tooling version (same release contract).

@@ -17,7 +17,6 @@ import pytest
 
 TOOLING = Path(__file__).resolve().parent.parent
 TEMPLATE = TOOLING.parent
-REGION = "us-east-1"
 _SCRATCH: list[Path] = []
 
 
@@ -43,13 +42,6 @@ def pytest_configure(config):
         baked = bake_template(scratch, "manual_approval=yes", "notification_email=ops@example.com")
         os.environ["RELEASE_PROJECT_ROOT"] = str(baked)
     sys.path.insert(0, str(Path(__file__).resolve().parent / "local_aws"))
-    # Tests that run terraform use the provider source the runner picks (a mirror, else registry).
-    from release_tooling import terraform as runner
-
-    if not os.environ.get("TF_PROVIDER_MIRROR"):
-        mirror, _ = runner.provider_source(os.environ)
-        if mirror:
-            os.environ["TF_PROVIDER_MIRROR"] = mirror
 
 
 def pytest_unconfigure(config):
@@ -58,14 +50,8 @@ def pytest_unconfigure(config):
 
 
 @pytest.fixture(autouse=True)
-def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Fake credentials so no test can ever reach a real AWS account."""
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("AWS_REGION", REGION)
+def aws_env(fake_aws_credentials) -> None:
+    """Fake credentials for every test (the plugin's fixture), so none reaches real AWS."""
 
 
 @pytest.fixture

@@ -18,31 +18,9 @@ LAMBDAS = ROOT / "lambdas"
 if str(LAMBDAS) not in sys.path:
     sys.path.insert(0, str(LAMBDAS))
 
-REGION = "us-east-1"
-
-
-def pytest_configure(config):
-    """Tests that run terraform use the provider source release-tooling terraform picks (a mirror it
-    finds, else the registry), so `make test` needs no TF_PROVIDER_MIRROR on machines with one."""
-    import os
-
-    from release_tooling import terraform as runner
-
-    if not os.environ.get("TF_PROVIDER_MIRROR"):
-        mirror, _ = runner.provider_source(os.environ)
-        if mirror:
-            os.environ["TF_PROVIDER_MIRROR"] = mirror
-
-
 @pytest.fixture(autouse=True)
-def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Fake credentials so no test can ever reach a real AWS account."""
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("AWS_REGION", REGION)
+def aws_env(fake_aws_credentials) -> None:
+    """Fake credentials for every test (release-tooling's fixture), so none reaches real AWS."""
 
 
 @pytest.fixture

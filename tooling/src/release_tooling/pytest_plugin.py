@@ -13,6 +13,35 @@ import shutil
 import pytest
 
 
+FAKE_REGION = "us-east-1"
+
+
+@pytest.hookimpl(trylast=True)  # after conftest files have pointed the package at a repository
+def pytest_configure(config):
+    """Tests that run terraform use the provider source the runner picks (a mirror it finds, else
+    the registry), so `make test` needs no TF_PROVIDER_MIRROR on machines that carry a mirror."""
+    import os
+
+    if os.environ.get("TF_PROVIDER_MIRROR"):
+        return
+    from .terraform import provider_source
+
+    mirror, _ = provider_source(os.environ)
+    if mirror:
+        os.environ["TF_PROVIDER_MIRROR"] = mirror
+
+
+@pytest.fixture
+def fake_aws_credentials(monkeypatch):
+    """Fake credentials and region, so no test can ever reach a real AWS account."""
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", FAKE_REGION)
+    monkeypatch.setenv("AWS_REGION", FAKE_REGION)
+
+
 def _uses_rehearsal(item) -> bool:
     return "rehearsal" in getattr(item, "fixturenames", ())
 
