@@ -52,7 +52,7 @@ def test_publishes_to_the_topic(notifier, context):
     result = module.handler(EVENT, context)
     assert result["topic_arn"] == topic
     messages = sqs.receive_message(QueueUrl=queue, MessageAttributeNames=["All"])["Messages"]
-    assert "approve.py approve" in messages[0]["Body"]
+    assert "release-tooling approve approve" in messages[0]["Body"]
     assert messages[0]["MessageAttributes"]["commit_sha"]["StringValue"] == EVENT["commit_sha"]
 
 

@@ -16,7 +16,7 @@ from release_tooling.sfn_harness import (
 
 ROOT = Path(__file__).resolve().parent.parent
 ASL = ROOT / "state_machine.asl.json"
-APPROVAL = (ROOT / "scripts" / "approve.py").exists()
+APPROVAL = (ROOT / "lambdas" / "approval_notifier").is_dir()  # manual_approval=yes
 LAMBDA_ERRORS = sorted(check_asl.LAMBDA_RETRY_ERRORS)
 
 
@@ -296,7 +296,7 @@ def sfn_env():
 
 def test_happy_path(sfn_env, monkeypatch):
     if APPROVAL:
-        pytest.skip("the approval variant's happy path is covered in test_approve.py")
+        pytest.skip("the approval variant's happy path is covered by the tooling's test_approve.py")
     lambdas = healthy_lambdas()
     lambdas.install(monkeypatch)
     result = wait(start(sfn_env, release_input()))
