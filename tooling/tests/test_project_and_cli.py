@@ -14,7 +14,7 @@ from release_tooling import SCHEMA_VERSION, __version__, cli, project
 def make_repository(root: Path, schema: int | None = SCHEMA_VERSION, name: str = "svc") -> Path:
     (root / "terraform").mkdir(parents=True)
     (root / "state_machine.asl.json").write_text("{}", encoding="utf-8")
-    tooling = "" if schema is None else f'\n[tool.release-tooling]\nschema = {schema}\n'
+    tooling = "" if schema is None else f"\n[tool.release-tooling]\nschema = {schema}\n"
     (root / "pyproject.toml").write_text(f'[project]\nname = "{name}"\n{tooling}', "utf-8")
     return root
 
