@@ -18,6 +18,7 @@ LAMBDAS = ROOT / "lambdas"
 if str(LAMBDAS) not in sys.path:
     sys.path.insert(0, str(LAMBDAS))
 
+
 @pytest.fixture(autouse=True)
 def aws_env(fake_aws_credentials) -> None:
     """Fake credentials for every test (release-tooling's fixture), so none reaches real AWS."""
