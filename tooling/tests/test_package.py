@@ -17,11 +17,23 @@ COMMIT = "f" * 40
 ROOT = project_paths.ROOT
 
 
+@pytest.fixture(scope="session")
+def warm_deps_cache(tmp_path_factory):
+    """lambdas/app/requirements.txt installed once for the session (one pip run)."""
+    cache = tmp_path_factory.mktemp("deps-cache")
+    package.dependencies_dir("app", deps_cache=cache)
+    return cache
+
+
 @pytest.fixture
-def lambdas(tmp_path):
-    """A copy of lambdas/ we can litter with caches without touching the repo."""
+def lambdas(tmp_path, warm_deps_cache):
+    """A copy of lambdas/ we can litter with caches without touching the repo, with the
+    terraform/variables.tf that names the runtime and a copy of the warm dependency cache."""
     copy = tmp_path / "lambdas"
     shutil.copytree(ROOT / "lambdas", copy, ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / "terraform").mkdir()
+    shutil.copy(ROOT / "terraform" / "variables.tf", tmp_path / "terraform" / "variables.tf")
+    shutil.copytree(warm_deps_cache, tmp_path / "build" / package.DEPS_CACHE)
     return copy
 
 
@@ -292,6 +304,7 @@ def test_build_in_a_repository_without_commits_still_packages(tmp_path):
         ROOT / "lambdas", project / "lambdas", ignore=shutil.ignore_patterns("__pycache__")
     )
     (project / "terraform").mkdir()
+    shutil.copy(ROOT / "terraform" / "variables.tf", project / "terraform" / "variables.tf")
     (project / "state_machine.asl.json").write_text("{}", encoding="utf-8")
     subprocess.run(["git", "init", "-q"], cwd=project, check=True)
 

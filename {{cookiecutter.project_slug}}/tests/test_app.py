@@ -1,7 +1,20 @@
 import base64
 import json
+import sys
 
 import pytest
+
+
+@pytest.fixture(scope="module", autouse=True)
+def app_dependencies():
+    """lambdas/app/requirements.txt as app.zip gets it (the same build/.deps-cache tree), importable
+    while these tests run: the development virtualenv does not have the app's dependencies."""
+    from release_tooling import package
+
+    site = str(package.dependencies_dir("app"))
+    sys.path.insert(0, site)
+    yield
+    sys.path.remove(site)
 
 
 @pytest.fixture
@@ -80,6 +93,19 @@ def test_quote_rounds_half_even_to_cents(app):
         ({"items": [{"sku": "A", "quantity": 1, "unit_price": "NaN"}]}, "items[0].unit_price"),
         ({"items": [{"sku": "A", "quantity": 1, "unit_price": "-1.00"}]}, "items[0].unit_price"),
         ({"items": [{"sku": "A", "quantity": 1, "unit_price": "1.001"}]}, "items[0].unit_price"),
+        ({"items": [{"sku": "A", "quantity": 1, "unit_price": "0.00"}]}, "items[0].unit_price"),
+        (
+            {"items": [{"sku": "A", "quantity": 1, "unit_price": "100000.01"}]},
+            "items[0].unit_price",
+        ),
+        ({"items": [{"sku": "A", "quantity": 2.0, "unit_price": "1.00"}]}, "items[0].quantity"),
+        ({"items": [{"sku": "A", "quantity": 1001, "unit_price": "1.00"}]}, "items[0].quantity"),
+        ({"items": [{"sku": "   ", "quantity": 1, "unit_price": "1.00"}]}, "items[0].sku"),
+        ({"items": [{"sku": "A" * 65, "quantity": 1, "unit_price": "1.00"}]}, "items[0].sku"),
+        ({"items": [{"quantity": 1, "unit_price": "1.00"}]}, "items[0].sku"),
+        ({"items": [ORDER["items"][0], {"sku": "B", "unit_price": "1.00"}]}, "items[1].quantity"),
+        ({"currency": "USD"}, "items"),
+        ({**ORDER, "coupon": 10}, "coupon"),
         ({**ORDER, "currency": "JPY"}, "currency"),
         ({**ORDER, "coupon": "FREE"}, "coupon"),
     ],
@@ -89,6 +115,36 @@ def test_quote_rejects_invalid_input_naming_the_field(app, context, order, field
     assert status == 400
     assert body["field"] == field
     assert body["error"]
+
+
+def test_validation_messages_say_what_a_valid_value_is(app, context):
+    bad_quantity = {"items": [{"sku": "A", "quantity": 0, "unit_price": "1.00"}]}
+    assert call(app, context, "POST", "/quote", bad_quantity) == (
+        400,
+        {"error": "must be an integer from 1 to 1000", "field": "items[0].quantity"},
+    )
+    assert call(app, context, "POST", "/quote", {"currency": "JPY", "items": []})[1] == {
+        "error": "must be one of EUR, GBP, USD",
+        "field": "currency",
+    }
+    assert call(app, context, "POST", "/quote", {"items": [{"sku": "A"}]})[1] == {
+        "error": "is required",
+        "field": "items[0].quantity",
+    }
+
+
+def test_the_schema_is_checked_by_the_packaged_dependency(app):
+    # The validator comes from requirements.txt (installed for app.zip), not from the test venv.
+    import fastjsonschema
+
+    assert app.fastjsonschema is fastjsonschema
+    assert "/.deps-cache/" in fastjsonschema.__file__.replace("\\", "/")
+    with pytest.raises(fastjsonschema.JsonSchemaValueException):
+        app.validate_order({"items": [{"sku": "A", "quantity": "1", "unit_price": "1"}]})
+
+
+def test_unknown_fields_are_ignored(app):
+    assert app.quote({**ORDER, "note": "gift wrap"})["total"] == "55.00"
 
 
 def test_quote_rejects_malformed_json(app, context):

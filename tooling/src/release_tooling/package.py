@@ -1,10 +1,14 @@
 #!/usr/bin/env python3
 """Build the Lambda zips and manifest, and upload a release.
 
-  release-tooling package [--out build] [--commit SHA]
+  release-tooling package [--out build] [--commit SHA] [--python-runtime python3.12]
       build/<lambda>.zip for every directory in lambdas/ except shared/ (pipeline zips also get
       the shared/ package) and build/manifest.json. Zips are byte-identical for identical sources:
       sorted entries, 1980-01-01 timestamps, mode 0644, no __pycache__/tests.
+      A lambdas/<name>/requirements.txt (exact == pins, hashes allowed) is installed into that zip
+      for Lambda's platform (manylinux2014_x86_64, CPython of the python_runtime default in
+      terraform/variables.tf unless --python-runtime says otherwise), wheels only, and cached in
+      build/.deps-cache/ by the requirements' content, platform and Python version.
 
   release-tooling package upload --bucket B [--commit SHA] [--poll-interval 15] [--max-polls 80]
       Builds, then uploads s3://B/releases/<sha>/app.zip and manifest.json (skipped when already
@@ -21,6 +25,7 @@ import io
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -43,6 +48,29 @@ SKIP_DIRS = {"__pycache__", "tests", ".pytest_cache", ".mypy_cache", ".ruff_cach
 SKIP_SUFFIXES = (".pyc", ".pyo")
 COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
 SOURCE_KEY = "pipeline/source.zip"
+REQUIREMENTS = "requirements.txt"
+# The platform of Lambda's x86_64 Python runtimes (Amazon Linux 2023, glibc 2.34): wheels tagged
+# manylinux2014_x86_64 (glibc 2.17) or older, or pure Python, run there.
+PLATFORM = "manylinux2014_x86_64"
+RUNTIME_RE = re.compile(r"^python(3\.\d+)$")
+DEPS_CACHE = ".deps-cache"
+# Bumped when what goes into a cached dependency tree changes, so old trees are not reused.
+DEPS_LAYOUT = "1"
+# Files pip writes per installation, not per package: left out so a zip depends only on the wheels.
+# (RECORD lists them and the install's own paths; INSTALLER/REQUESTED/direct_url.json record how
+# pip was run.) bin/ holds console scripts whose #! line names the building machine's interpreter.
+INSTALL_NOISE = {"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"}
+# Lambda quotas ("Lambda quotas" page of the developer guide, Deployment package (.zip file
+# archive) size): 50 MB zipped when uploaded directly, as terraform/lambda.tf does with
+# `filename`, and 250 MB unzipped; AWS counts in MiB ("Unzipped size must be smaller than
+# 262144000 bytes").
+MAX_ZIPPED_BYTES = 50 * 1024 * 1024
+MAX_UNZIPPED_BYTES = 250 * 1024 * 1024
+_PIN_RE = re.compile(
+    r"^(?P<name>[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)\s*(?:\[[^\]]*\])?\s*"
+    r"==\s*(?P<version>[^\s;,*]+)\s*(?:;.*)?$"
+)
+_NESTED_OPTIONS = ("-r", "-c", "-e", "--requirement", "--constraint", "--editable")
 
 
 class PackagingError(Exception):
@@ -85,9 +113,24 @@ def deterministic_zip(entries: Iterable[tuple[str, bytes]]) -> bytes:
     return buffer.getvalue()
 
 
-def lambda_entries(name: str, lambdas_dir: Path = LAMBDAS) -> list[tuple[str, bytes]]:
+def lambda_entries(
+    name: str,
+    lambdas_dir: Path = LAMBDAS,
+    python_runtime: str | None = None,
+    deps_cache: Path | None = None,
+) -> list[tuple[str, bytes]]:
     source = lambdas_dir / name
     entries = [(p.relative_to(source).as_posix(), p.read_bytes()) for p in iter_files(source)]
+    site = dependencies_dir(name, lambdas_dir, python_runtime, deps_cache)
+    if site is not None:
+        ours = {n for n, _ in entries}
+        for dep_name, data in dependency_entries(site):
+            if dep_name in ours:
+                raise PackagingError(
+                    f"lambdas/{name}/{dep_name} is also installed by lambdas/{name}/{REQUIREMENTS};"
+                    " rename your file or drop the requirement (one of them would be lost)"
+                )
+            entries.append((dep_name, data))
     if name != APP:
         shared = lambdas_dir / SHARED
         entries += [
@@ -97,6 +140,22 @@ def lambda_entries(name: str, lambdas_dir: Path = LAMBDAS) -> list[tuple[str, by
     if not any(n == "handler.py" for n, _ in entries):
         raise PackagingError(f"lambdas/{name}/handler.py is missing; every Lambda needs one")
     return entries
+
+
+def dependencies_dir(
+    name: str,
+    lambdas_dir: Path = LAMBDAS,
+    python_runtime: str | None = None,
+    deps_cache: Path | None = None,
+) -> Path | None:
+    """Where lambdas/<name>/requirements.txt is installed for Lambda (None without one): what the
+    zip gets besides the sources, and what the app's unit tests import."""
+    requirements = lambdas_dir / name / REQUIREMENTS
+    if not requirements.is_file():
+        return None
+    runtime = python_runtime or project_python_runtime(lambdas_dir.parent)
+    cache = deps_cache or lambdas_dir.parent / "build" / DEPS_CACHE
+    return install_requirements(requirements, runtime_python_version(runtime), cache)
 
 
 def lambda_names(lambdas_dir: Path = LAMBDAS) -> list[str]:
@@ -136,11 +195,236 @@ def working_tree_id(artifacts: dict[str, Any]) -> str:
     return digest.hexdigest()
 
 
-def build(out: Path, commit: str | None, lambdas_dir: Path = LAMBDAS) -> dict[str, Any]:
-    """Zip every Lambda into ``out`` with a manifest; ``commit=None`` records a working-tree id."""
+def project_python_runtime(root: Path = ROOT) -> str:
+    """The python_runtime variable's default in terraform/variables.tf (what Terraform deploys)."""
+    variables = root / "terraform" / "variables.tf"
+    try:
+        text = variables.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PackagingError(
+            f"cannot read {variables} ({exc.strerror}) for the python_runtime default that "
+            f"{REQUIREMENTS} files are installed for; pass --python-runtime python3.12 (or 3.13)"
+        ) from None
+    block = re.search(r'variable\s+"python_runtime"\s*\{(.*?)\n\}', text, re.DOTALL)
+    default = block and re.search(r'^\s*default\s*=\s*"([^"]*)"', block.group(1), re.MULTILINE)
+    if not default:
+        raise PackagingError(
+            f'{variables} has no variable "python_runtime" with a default = "python3.X"; '
+            "restore it or pass --python-runtime python3.12 (or 3.13)"
+        )
+    return default.group(1)
+
+
+def runtime_python_version(runtime: str) -> str:
+    match = RUNTIME_RE.match(runtime)
+    if not match:
+        raise PackagingError(
+            f"python runtime {runtime!r} is not a Lambda Python runtime name such as python3.12"
+        )
+    return match.group(1)
+
+
+def pinned_requirements(path: Path) -> dict[str, str]:
+    """{normalised name: version} of a requirements file whose every requirement is pinned with ==.
+
+    Options pip understands (--hash, --index-url...) pass through; nested files (-r, -c, -e) are
+    refused: the cache key is this one file's bytes, so everything it installs must be in it.
+    """
+    shown = _shown(path)
+    pins: dict[str, str] = {}
+    logical = re.sub(r"\\\r?\n", " ", path.read_text(encoding="utf-8"))
+    for raw in logical.splitlines():
+        line = re.sub(r"(^|\s)#.*$", "", raw).strip()
+        if not line:
+            continue
+        if line.startswith("-"):
+            option = line.split()[0].split("=")[0]
+            if option in _NESTED_OPTIONS or option[:2] in ("-r", "-c", "-e"):
+                raise PackagingError(
+                    f"{shown}: {option} is not supported; list every requirement in this one "
+                    "file, pinned with =="
+                )
+            continue
+        requirement = re.sub(r"\s--hash[=\s]\S+", "", f" {line}").strip()
+        match = _PIN_RE.match(requirement)
+        if not match:
+            raise PackagingError(
+                f"{shown}: {requirement!r} is not pinned exactly; write "
+                "NAME==VERSION (e.g. fastjsonschema==2.21.1) so every build installs the same code"
+            )
+        pins[_normalise(match["name"])] = match["version"]
+    return pins
+
+
+def _normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()  # PEP 503
+
+
+def _shown(requirements: Path) -> str:
+    return requirements.relative_to(requirements.parents[2]).as_posix()  # lambdas/<name>/...
+
+
+def install_requirements(requirements: Path, python_version: str, cache: Path) -> Path:
+    """The directory holding requirements installed for Lambda's platform, from the cache when
+    the same file was installed for the same platform and Python before (no pip run then)."""
+    pins = pinned_requirements(requirements)
+    key = hashlib.sha256(
+        "\n".join([DEPS_LAYOUT, PLATFORM, "cp", python_version, ""]).encode()
+        + requirements.read_bytes()
+    ).hexdigest()[:32]
+    target = cache / key
+    if target.is_dir():
+        return target
+    cache.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".install-", dir=cache))
+    try:
+        _pip_install(requirements, python_version, staging)
+        _strip_install_noise(staging)
+        _check_all_pinned(requirements, staging, pins)
+        try:
+            os.replace(staging, target)
+        except OSError:
+            if not target.is_dir():  # else a concurrent build installed the same tree first
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def _pip_install(requirements: Path, python_version: str, target: Path) -> None:
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--disable-pip-version-check",
+        "--no-input",
+        "--no-compile",  # bytecode is per-interpreter noise; Lambda compiles on import
+        "--platform",
+        PLATFORM,
+        "--implementation",
+        "cp",
+        "--python-version",
+        python_version,
+        "--only-binary=:all:",
+        "--target",
+        str(target),
+        "-r",
+        str(requirements),
+    ]
+    # A user's pip configuration may say where to install (PIP_USER, PIP_TARGET...): not here.
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PIP_USER", "PIP_TARGET", "PIP_PREFIX", "PIP_ROOT", "PIP_REQUIRE_VIRTUALENV")
+    }
+    proc = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
+    if proc.returncode != 0:
+        raise PackagingError(_pip_failure(requirements, python_version, proc))
+
+
+def _pip_failure(
+    requirements: Path, python_version: str, proc: subprocess.CompletedProcess[str]
+) -> str:
+    shown = _shown(requirements)
+    output = f"{proc.stdout}\n{proc.stderr}"
+    missing = re.search(r"No matching distribution found for (\S+)", output)
+    if missing:
+        found = re.search(
+            rf"requirement {re.escape(missing.group(1))} \(from versions: ([^)]*)\)", output
+        )
+        versions = found.group(1).strip() if found else "none"
+        return (
+            f"{shown}: no wheel of {missing.group(1)} for Lambda's platform ({PLATFORM}, CPython "
+            f"{python_version}); versions with a usable wheel: {versions or 'none'}. Pin one of "
+            "those, or replace the package with one that publishes manylinux or pure-Python wheels"
+        )
+    if "DO NOT MATCH THE HASHES" in output:
+        bad = re.search(r"^\s+(\S+) from ", output, re.MULTILINE)
+        what = bad.group(1) if bad else "a package"
+        return (
+            f"{shown}: the download of {what} does not match its --hash; fix the hash (take it "
+            "from PyPI) or the pinned version"
+        )
+    errors = [line for line in output.splitlines() if line.startswith("ERROR:")]
+    reason = errors[0] if errors else (output.strip().splitlines() or ["no output"])[-1]
+    return f"{shown}: pip could not install it (exit {proc.returncode}): {reason}"
+
+
+def _strip_install_noise(site: Path) -> None:
+    shutil.rmtree(site / "bin", ignore_errors=True)
+    for path in sorted(site.rglob("*"), reverse=True):
+        if path.is_dir() and path.name == "__pycache__":
+            shutil.rmtree(path)
+        elif path.is_file() and (
+            path.name.endswith(SKIP_SUFFIXES)
+            or (path.parent.name.endswith(".dist-info") and path.name in INSTALL_NOISE)
+        ):
+            path.unlink()
+
+
+def _check_all_pinned(requirements: Path, site: Path, pins: dict[str, str]) -> None:
+    """Everything pip installed is pinned in the file: a dependency of a dependency left to the
+    resolver could come out newer next time, and two builds of one commit would differ."""
+    for metadata in sorted(site.glob("*.dist-info/METADATA")):
+        fields = dict(
+            line.split(": ", 1)
+            for line in metadata.read_text(encoding="utf-8").split("\n\n", 1)[0].splitlines()
+            if ": " in line and not line.startswith(" ")
+        )
+        name, version = fields.get("Name", metadata.parent.name), fields.get("Version", "?")
+        if _normalise(name) not in pins:
+            raise PackagingError(
+                f"{_shown(requirements)}: {name}=={version} is installed as a dependency of "
+                f"another requirement but is not pinned; add the line {name}=={version} "
+                "so every build installs the same version"
+            )
+
+
+def dependency_entries(site: Path) -> list[tuple[str, bytes]]:
+    return [
+        (p.relative_to(site).as_posix(), p.read_bytes())
+        for p in sorted(site.rglob("*"))
+        if p.is_file() and not p.is_symlink()
+    ]
+
+
+def check_size(name: str, zipped: bytes, unzipped_bytes: int) -> None:
+    def mib(n: int) -> str:
+        return f"{n / 1024 / 1024:.1f} MiB"
+
+    if len(zipped) > MAX_ZIPPED_BYTES:
+        raise PackagingError(
+            f"lambdas/{name} zips to {mib(len(zipped))} ({len(zipped)} bytes), over Lambda's "
+            f"{mib(MAX_ZIPPED_BYTES)} limit for a .zip package uploaded directly; drop "
+            f"dependencies from lambdas/{name}/{REQUIREMENTS} or move them to a layer"
+        )
+    if unzipped_bytes > MAX_UNZIPPED_BYTES:
+        raise PackagingError(
+            f"lambdas/{name} holds {mib(unzipped_bytes)} ({unzipped_bytes} bytes) unzipped, "
+            f"over Lambda's {mib(MAX_UNZIPPED_BYTES)} limit for a function's code; drop "
+            f"dependencies from lambdas/{name}/{REQUIREMENTS}"
+        )
+
+
+def build(
+    out: Path,
+    commit: str | None,
+    lambdas_dir: Path = LAMBDAS,
+    python_runtime: str | None = None,
+    deps_cache: Path | None = None,
+) -> dict[str, Any]:
+    """Zip every Lambda into ``out`` with a manifest; ``commit=None`` records a working-tree id.
+
+    ``python_runtime`` (say "python3.12") picks the CPython whose wheels requirements.txt files
+    get; by default the python_runtime default in terraform/variables.tf, read only when some
+    Lambda has a requirements.txt.
+    """
     artifacts: dict[str, Any] = {}
     for name in lambda_names(lambdas_dir):
-        data = deterministic_zip(lambda_entries(name, lambdas_dir))
+        entries = lambda_entries(name, lambdas_dir, python_runtime, deps_cache)
+        data = deterministic_zip(entries)
+        check_size(name, data, sum(len(d) for _, d in entries))
         atomic_write(out / f"{name}.zip", data)
         artifacts[name] = {
             "file": f"{name}.zip",
@@ -247,10 +531,11 @@ def upload(
     force: bool = False,
     s3: Any = None,
     before_trigger: Any = None,
+    python_runtime: str | None = None,
 ) -> dict[str, Any]:
     """Upload the release, pipeline/source.zip last. before_trigger (local fault injection only)
     runs after the artifacts are up and before the object that starts the pipeline."""
-    manifest = build(out, commit)
+    manifest = build(out, commit, python_runtime=python_runtime)
     if s3 is None:
         import boto3
 
@@ -307,6 +592,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--out", type=Path, default=ROOT / "build", help="output directory (default build/)"
     )
     common.add_argument("--commit", help="40-hex commit SHA (default: git rev-parse HEAD)")
+    common.add_argument(
+        "--python-runtime",
+        help="Lambda runtime whose wheels requirements.txt files get, e.g. python3.13 "
+        "(default: python_runtime's default in terraform/variables.tf)",
+    )
     sub.add_parser("build", parents=[common], help="build zips and manifest (default)")
     up = sub.add_parser("upload", parents=[common], help="build and upload a release")
     up.add_argument("--bucket", required=True, help="artifact bucket name")
@@ -336,6 +626,7 @@ def main(argv: list[str] | None = None) -> int:
                 poll_interval=args.poll_interval,
                 max_polls=args.max_polls,
                 force=args.force,
+                python_runtime=args.python_runtime,
             )
             print(json.dumps(result, indent=2))
         else:
@@ -349,7 +640,7 @@ def main(argv: list[str] | None = None) -> int:
                 note = f"package.py: note: {exc}; recording a working-tree id instead"
                 print(note, file=sys.stderr)
                 commit = None
-            manifest = build(args.out, commit)
+            manifest = build(args.out, commit, python_runtime=args.python_runtime)
             for name, entry in manifest["artifacts"].items():
                 path = args.out / entry["file"]
                 print(f"{path}  {entry['size']:>7} bytes  sha256 {entry['sha256']}  ({name})")

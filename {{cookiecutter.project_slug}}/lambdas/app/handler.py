@@ -8,6 +8,9 @@ Routes
   POST /quote   -> 200 priced order, or 400 {"error": ..., "field": ...} for invalid input
 
 All money is handled as Decimal and serialised as strings with two decimals, so quotes are exact.
+The request's shape is checked against ORDER_SCHEMA (JSON Schema, compiled once per cold start by
+fastjsonschema, a dependency declared in requirements.txt and packaged into app.zip); the rules a
+schema cannot say (money, coupons) are checked in quote().
 """
 
 import base64
@@ -16,8 +19,10 @@ import json
 import logging
 import os
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
+
+import fastjsonschema
 
 logger = logging.getLogger(__name__)
 logger.setLevel(os.environ.get("LOG_LEVEL", "INFO").upper())
@@ -31,6 +36,53 @@ MAX_UNIT_PRICE = Decimal("100000")
 FREE_SHIPPING_THRESHOLD = Decimal("50.00")
 FLAT_SHIPPING = Decimal("5.00")
 COUPONS = {"SAVE10": Decimal("0.10"), "WELCOME5": Decimal("0.05")}
+
+# Each property's "description" is the message a client gets when that property is invalid.
+ORDER_SCHEMA = {
+    "type": "object",
+    "description": "must be a JSON object",
+    "required": ["items"],
+    "properties": {
+        "currency": {
+            "enum": sorted(SUPPORTED_CURRENCIES),
+            "description": f"must be one of {', '.join(sorted(SUPPORTED_CURRENCIES))}",
+        },
+        "coupon": {"type": "string", "description": "must be a coupon code string"},
+        "items": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": MAX_ITEMS,
+            "description": f"must be a non-empty list of at most {MAX_ITEMS} entries",
+            "items": {
+                "type": "object",
+                "required": ["sku", "quantity", "unit_price"],
+                "description": "must be an object with sku, quantity and unit_price",
+                "properties": {
+                    "sku": {
+                        "type": "string",
+                        "maxLength": 64,
+                        "pattern": r"\S",
+                        "description": "must be a non-empty string of at most 64 characters",
+                    },
+                    "quantity": {
+                        "type": "integer",
+                        "minimum": 1,
+                        "maximum": MAX_QUANTITY,
+                        "description": f"must be an integer from 1 to {MAX_QUANTITY}",
+                    },
+                    # Prices are strings ("9.99"): JSON floats cannot represent cents exactly.
+                    "unit_price": {
+                        "type": "string",
+                        "pattern": r"^[0-9]+(\.[0-9]{1,2})?$",
+                        "description": "must be a decimal string with at most two decimal places "
+                        'such as "9.99"',
+                    },
+                },
+            },
+        },
+    },
+}
+validate_order = fastjsonschema.compile(ORDER_SCHEMA)
 
 
 class ValidationError(Exception):
@@ -51,55 +103,48 @@ def _money(value: Decimal) -> str:
     return str(value.quantize(CENT, rounding=ROUND_HALF_EVEN))
 
 
-def parse_line_item(raw: Any, index: int) -> LineItem:
-    where = f"items[{index}]"
-    if not isinstance(raw, dict):
-        raise ValidationError(where, "must be an object with sku, quantity and unit_price")
-    sku = raw.get("sku")
-    if not isinstance(sku, str) or not sku.strip() or len(sku) > 64:
-        raise ValidationError(f"{where}.sku", "must be a non-empty string of at most 64 characters")
-    quantity = raw.get("quantity")
-    if (
-        not isinstance(quantity, int)
-        or isinstance(quantity, bool)
-        or not 1 <= quantity <= MAX_QUANTITY
-    ):
-        raise ValidationError(f"{where}.quantity", f"must be an integer from 1 to {MAX_QUANTITY}")
-    # Prices must be strings ("9.99"): JSON floats cannot represent cents exactly.
-    price_raw = raw.get("unit_price")
-    if not isinstance(price_raw, str):
-        raise ValidationError(f"{where}.unit_price", 'must be a decimal string such as "9.99"')
+def _field(name: str) -> str:
+    """fastjsonschema's name of a value ("data.items[0].sku") as the API names fields."""
+    return name.removeprefix("data").lstrip(".") or "body"
+
+
+def check_shape(order: Any) -> None:
     try:
-        unit_price = Decimal(price_raw)
-    except InvalidOperation:
-        raise ValidationError(
-            f"{where}.unit_price", f"{price_raw!r} is not a decimal number"
-        ) from None
-    if not unit_price.is_finite() or unit_price <= 0 or unit_price > MAX_UNIT_PRICE:
+        validate_order(order)
+    except fastjsonschema.JsonSchemaValueException as exc:
+        definition = exc.definition or {}
+        field = _field(exc.name)
+        if exc.rule == "required":
+            value = order
+            for part in exc.path[1:]:
+                value = value[int(part) if isinstance(value, list) else part]
+            missing = next(key for key in definition["required"] if key not in value)
+            raise ValidationError(
+                f"{field}.{missing}".removeprefix("body."), "is required"
+            ) from None
+        raise ValidationError(field, definition.get("description", exc.message)) from None
+
+
+def parse_line_item(raw: dict[str, Any], index: int) -> LineItem:
+    """One item the schema accepted: what remains are the rules of money and counting."""
+    where = f"items[{index}]"
+    quantity = raw["quantity"]
+    if not isinstance(quantity, int):  # JSON Schema's "integer" also admits 2.0
+        raise ValidationError(f"{where}.quantity", f"must be an integer from 1 to {MAX_QUANTITY}")
+    unit_price = Decimal(raw["unit_price"])
+    if unit_price <= 0 or unit_price > MAX_UNIT_PRICE:
         raise ValidationError(f"{where}.unit_price", f"must be > 0 and <= {MAX_UNIT_PRICE}")
-    if unit_price != unit_price.quantize(CENT):
-        raise ValidationError(f"{where}.unit_price", "must have at most two decimal places")
-    return LineItem(sku=sku.strip(), quantity=quantity, unit_price=unit_price)
+    return LineItem(sku=raw["sku"].strip(), quantity=quantity, unit_price=unit_price)
 
 
 def quote(order: Any) -> dict[str, Any]:
     """Price an order. Pure function: same input, same output."""
-    if not isinstance(order, dict):
-        raise ValidationError("body", "must be a JSON object")
+    check_shape(order)
     currency = order.get("currency", "USD")
-    if currency not in SUPPORTED_CURRENCIES:
-        raise ValidationError(
-            "currency", f"must be one of {', '.join(sorted(SUPPORTED_CURRENCIES))}"
-        )
-    raw_items = order.get("items")
-    if not isinstance(raw_items, list) or not raw_items:
-        raise ValidationError("items", "must be a non-empty list")
-    if len(raw_items) > MAX_ITEMS:
-        raise ValidationError("items", f"must hold at most {MAX_ITEMS} entries")
-    items = [parse_line_item(raw, i) for i, raw in enumerate(raw_items)]
+    items = [parse_line_item(raw, i) for i, raw in enumerate(order["items"])]
 
     coupon = order.get("coupon")
-    if coupon is not None and (not isinstance(coupon, str) or coupon.upper() not in COUPONS):
+    if coupon is not None and coupon.upper() not in COUPONS:
         raise ValidationError(
             "coupon", f"unknown coupon; valid codes: {', '.join(sorted(COUPONS))}"
         )
