@@ -1,10 +1,14 @@
 """Runs ONE Lambda invocation inside a fresh interpreter, the way the AWS Python runtime does.
 
 Started by lambda_runtime.py as
-`python -I _bootstrap.py <task_root> <handler> <result_file> [--hang]` with the event on stdin.
-It must only use the standard library (plus whatever the function's zip brings): it is the
-"runtime", not part of the function. The outcome goes to <result_file> as JSON
+`python -I -S ... _bootstrap.py <task_root> <handler> <result_file> <runtime_dir> [--hang]` with
+the event on stdin. It must only use the standard library (plus whatever the function's zip
+brings): it is the "runtime", not part of the function. The outcome goes to <result_file> as JSON
 so that anything the handler prints stays in the function's log stream, as in Lambda.
+
+The search path is the Lambda Python runtime's, locally: the function's code (task root) first,
+then the runtime's libraries (boto3), then the standard library; nothing else, so a module the
+function's zip does not hold fails to import as it would on AWS.
 """
 
 from __future__ import annotations
@@ -92,10 +96,17 @@ def _load_handler(handler: str):
     return fn, None
 
 
+def _isolate(task_root: str, runtime_dir: str) -> None:
+    # Started with -I -S: sys.path holds the standard library only (no script directory, no
+    # site-packages). Anything else here would let the function import what its zip lacks.
+    stdlib = [p for p in sys.path if p and "site-packages" not in p and "dist-packages" not in p]
+    sys.path[:] = [task_root, runtime_dir, *stdlib]
+
+
 def main(argv: list[str]) -> int:
-    task_root, handler, result_file = argv[1], argv[2], argv[3]
-    hang = "--hang" in argv[4:]
-    sys.path.insert(0, task_root)
+    task_root, handler, result_file, runtime_dir = argv[1], argv[2], argv[3], argv[4]
+    hang = "--hang" in argv[5:]
+    _isolate(task_root, runtime_dir)
     os.chdir(task_root)
     request_id = os.environ["LOCAL_AWS_REQUEST_ID"]
 

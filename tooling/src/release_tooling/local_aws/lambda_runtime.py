@@ -2,6 +2,16 @@
 
 Pure of moto: it takes a FunctionSpec (what GetFunctionConfiguration would say) and the code bytes,
 and returns what the Invoke API would return. lambda_patch.py wires it into moto.
+
+Isolated as the managed runtime is: the function imports what its zip holds, the runtime's boto3
+and the standard library, never the development virtualenv (an undeclared import fails with
+Runtime.ImportModuleError locally as on AWS). The interpreter is `python3.X` of the function's
+runtime when it is installed, else this one (said once in the endpoint log); it runs with -I -S
+(no user site, no PYTHON* variables, no site-packages) and _bootstrap.py sets sys.path to
+[task root, runtime dir, standard library], as the Lambda Python runtime's search path puts the
+function's code first and the runtime's boto3 after it. The runtime dir is a pinned boto3 (the
+tooling's own pin) installed once with pip into a cache outside the virtualenv:
+$RELEASE_TOOLING_CACHE, else $XDG_CACHE_HOME/release-tooling, else ~/.cache/release-tooling.
 """
 
 from __future__ import annotations
@@ -9,9 +19,12 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import importlib.metadata
 import io
 import json
+import logging
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -26,9 +39,41 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 BOOTSTRAP = Path(__file__).with_name("_bootstrap.py")
-# Environment a Lambda sandbox has besides the function's own variables; nothing is inherited from
-# the host (in particular no real AWS credentials or profiles).
-_HOST_VARS_KEPT = ("PATH", "LANG", "LC_ALL", "TZ", "SYSTEMROOT", "TMPDIR")
+log = logging.getLogger("local_aws.lambda")
+# Nothing is inherited from the host (in particular no real AWS credentials or profiles, and no
+# PYTHONPATH or VIRTUAL_ENV): a sandbox gets the function's variables and those Lambda defines.
+_HOST_VARS_KEPT = ("SYSTEMROOT",)  # Windows cannot start a process without it
+# -I: no user site-packages, no PYTHON* variables, no script directory on sys.path; -S: no
+# site-packages at all (the interpreter may be the development virtualenv's); -B: the task root
+# stays as deployed (read-only on Lambda); -u: logs reach the stream even if the process is
+# killed at its timeout; -X utf8: Lambda's LANG is en_US.UTF-8 whatever the host's locale.
+_ISOLATED = ("-I", "-S", "-B", "-u", "-X", "utf8")
+_RUNTIME_RE = re.compile(r"^python(3\.\d+)$")
+# The platform of Lambda's x86_64 Python runtimes (Amazon Linux 2023).
+_PLATFORM = "manylinux2014_x86_64"
+
+
+def boto3_pin() -> str:
+    """The boto3 version the tooling pins (its managed-runtime stand-in uses the same)."""
+    try:
+        requires = importlib.metadata.requires("serverless-release-tooling") or []
+    except importlib.metadata.PackageNotFoundError:
+        requires = []
+    for requirement in requires:
+        match = re.match(r"^boto3\s*==\s*([^\s;]+)", requirement)
+        if match:
+            return match.group(1)
+    return importlib.metadata.version("boto3")
+
+
+def default_cache_root() -> Path:
+    explicit = os.environ.get("RELEASE_TOOLING_CACHE")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "release-tooling"
+
+
 # Credentials of a function's execution role: (role_arn, function_name, region) -> env variables.
 CredentialsProvider = Callable[[str, str, str], dict]
 
@@ -132,12 +177,17 @@ class LambdaRuntime:
         endpoint_url: str,
         credentials: CredentialsProvider,
         config_dir: Path,
-        python: str = sys.executable,
+        python: str | None = None,
+        runtime_cache: Path | None = None,
     ) -> None:
         self.cache = CodeCache(cache_dir)
         self.endpoint_url = endpoint_url
         self.credentials = credentials
-        self.python = python
+        self.python = python  # None: the runtime's python3.X from PATH, else this interpreter
+        self.runtime_cache = Path(runtime_cache) if runtime_cache else default_cache_root()
+        self._interpreters: dict[str, tuple[str, str]] = {}
+        self._runtime_dirs: dict[tuple[str, str], Path] = {}
+        self._prepare_lock = threading.Lock()
         # Empty shared config and credentials files: a profile of the developer's (say one with
         # ignore_configured_endpoint_urls = true, or credential_process) must never reach the
         # function, which would then talk to real AWS with the developer's identity.
@@ -147,6 +197,92 @@ class LambdaRuntime:
         self.aws_credentials_file = config_dir / "credentials"
         for empty in (self.aws_config_file, self.aws_credentials_file):
             empty.write_text("", encoding="utf-8")
+
+    def interpreter(self, runtime: str) -> tuple[str, str]:
+        """(executable, "3.X") that runs functions of ``runtime``, found once per runtime."""
+        with self._prepare_lock:
+            if runtime not in self._interpreters:
+                self._interpreters[runtime] = self._find_interpreter(runtime)
+            return self._interpreters[runtime]
+
+    def _find_interpreter(self, runtime: str) -> tuple[str, str]:
+        wanted = _RUNTIME_RE.match(runtime)
+        candidates = [self.python] if self.python else []
+        if wanted and not self.python:
+            candidates.append(shutil.which(f"python{wanted.group(1)}") or "")
+        for candidate in filter(None, candidates):
+            found = _probe(candidate)
+            if found and (self.python or found[1] == wanted.group(1)):
+                if not self.python:
+                    log.info("local Lambda runtime: %s functions run on %s", runtime, found[0])
+                return found
+        current = (sys.executable, f"{sys.version_info[0]}.{sys.version_info[1]}")
+        if not self.python:
+            log.warning(
+                "local Lambda runtime: python%s is not installed (or does not run), so %s "
+                "functions run on this Python %s (%s); install python%s for a faithful runtime",
+                wanted.group(1) if wanted else "?",
+                runtime,
+                current[1],
+                current[0],
+                wanted.group(1) if wanted else "3.X",
+            )
+        return current
+
+    def runtime_dir(self, python: str, version: str) -> Path:
+        """The managed runtime's stand-in: the tooling's pinned boto3, apart from any virtualenv,
+        installed once per Python version (pip and network the first time only)."""
+        with self._prepare_lock:
+            key = (python, version)
+            if key not in self._runtime_dirs:
+                self._runtime_dirs[key] = self._install_runtime_boto3(python, version)
+            return self._runtime_dirs[key]
+
+    def _install_runtime_boto3(self, python: str, version: str) -> Path:
+        pin = boto3_pin()
+        target = self.runtime_cache / f"runtime-boto3-{pin}-py{version}"
+        if (target / "boto3" / "__init__.py").is_file():
+            log.info("local Lambda runtime: boto3 %s from %s", pin, target)
+            return target
+        log.info(
+            "local Lambda runtime: installing boto3==%s for Python %s into %s (once)",
+            pin,
+            version,
+            target,
+        )
+        self.runtime_cache.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".runtime-", dir=self.runtime_cache))
+        try:
+            command = [
+                sys.executable, "-m", "pip", "install", "--disable-pip-version-check",
+                "--no-input", "--no-compile", "--platform", _PLATFORM, "--implementation", "cp",
+                "--python-version", version, "--only-binary=:all:", "--target", str(staging),
+                f"boto3=={pin}",
+            ]  # fmt: skip
+            proc = subprocess.run(command, capture_output=True, text=True, check=False)
+            if proc.returncode != 0:
+                errors = [x for x in proc.stderr.splitlines() if x.startswith("ERROR:")]
+                raise LambdaRuntimeError(
+                    f"could not install the local Lambda runtime's boto3=={pin} into {target}: "
+                    f"{(errors or proc.stderr.strip().splitlines() or ['pip failed'])[-1]} "
+                    "(pip needs the package index once; or set RELEASE_TOOLING_CACHE to a "
+                    "directory holding runtime-boto3-*)"
+                )
+            # Bytecode for the interpreter that will import it: every invocation is a new
+            # process, and compiling botocore on each would cost about a second.
+            subprocess.run(
+                [python, "-I", "-S", "-m", "compileall", "-q", str(staging)],
+                capture_output=True,
+                check=False,
+            )
+            try:
+                os.replace(staging, target)
+            except OSError:
+                if not target.is_dir():  # else another endpoint installed it first
+                    raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return target
 
     def sandbox_env(
         self, spec: FunctionSpec, request_id: str, deadline_ms: int, log_stream: str
@@ -174,9 +310,12 @@ class LambdaRuntime:
                 "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_size),
                 "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{spec.function_name}",
                 "AWS_LAMBDA_LOG_STREAM_NAME": log_stream,
+                "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
                 "_HANDLER": spec.handler,
-                "PYTHONDONTWRITEBYTECODE": "1",
-                "PYTHONUNBUFFERED": "1",
+                # Unreserved variables Lambda sets (same page); PATH and LD_LIBRARY_PATH are
+                # completed in invoke() with the local interpreter's and task root's paths.
+                "TZ": ":UTC",
+                "LANG": "en_US.UTF-8",
                 "LOCAL_AWS_REQUEST_ID": request_id,
                 "LOCAL_AWS_DEADLINE_MS": str(deadline_ms),
                 "LOCAL_AWS_INVOKED_FUNCTION_ARN": spec.function_arn,
@@ -206,22 +345,39 @@ class LambdaRuntime:
                 "",
                 True,
             )
+        python, python_version = self.interpreter(spec.runtime)
+        runtime_dir = self.runtime_dir(python, python_version)
         deadline_ms = int(time.time() * 1000) + spec.timeout * 1000
         log_stream = time.strftime("%Y/%m/%d/") + f"[{spec.version}]{uuid.uuid4().hex}"
         env = self.sandbox_env(spec, request_id, deadline_ms, log_stream)
-        env["LAMBDA_TASK_ROOT"] = str(task_root)
+        env.update(
+            {
+                "LAMBDA_TASK_ROOT": str(task_root),
+                "LAMBDA_RUNTIME_DIR": str(runtime_dir),
+                # Lambda's are /var/lang/bin:/usr/local/bin:/usr/bin/:/bin:/opt/bin and
+                # /var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:...
+                "PATH": os.pathsep.join(
+                    [str(Path(python).resolve().parent), "/usr/local/bin", "/usr/bin", "/bin"]
+                ),
+                "LD_LIBRARY_PATH": os.pathsep.join(
+                    [str(runtime_dir), str(runtime_dir / "lib"), str(task_root),
+                     str(task_root / "lib")]
+                ),
+            }
+        )  # fmt: skip
         if invoked_arn:
             env["LOCAL_AWS_INVOKED_FUNCTION_ARN"] = invoked_arn
         with tempfile.TemporaryDirectory(prefix="lambda-") as tmp:
             result_file = Path(tmp) / "result.json"
             env["TMPDIR"] = tmp  # a private /tmp per invocation
             cmd = [
-                self.python,
-                "-I",
+                python,
+                *_ISOLATED,
                 str(BOOTSTRAP),
                 str(task_root),
                 spec.handler,
                 str(result_file),
+                str(runtime_dir),
             ]
             if hang:
                 cmd.append("--hang")
@@ -278,6 +434,23 @@ class LambdaRuntime:
             request_id=request_id,
             duration_ms=duration_ms,
         )
+
+
+def _probe(python: str) -> tuple[str, str] | None:
+    """(real executable, "3.X") of an interpreter that runs, or None (pyenv puts shims on PATH
+    for versions that are installed but not selected; they fail)."""
+    try:
+        proc = subprocess.run(
+            [python, "-I", "-S", "-c", "import sys; print(sys.executable); print('%d.%d' % "
+             "sys.version_info[:2])"],
+            capture_output=True, text=True, timeout=30, check=False,
+        )  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    lines = proc.stdout.split()
+    if proc.returncode != 0 or len(lines) != 2:
+        return None
+    return lines[0], lines[1]
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
