@@ -71,7 +71,8 @@ class Settings:
     env: Mapping[str, str]
 
 
-def settings_from(env: Mapping[str, str], cli_var_files: Sequence[str]) -> Settings:
+def terraform_binary(env: Mapping[str, str]) -> str:
+    """The terraform executable: TERRAFORM_BIN, else terraform, looked up on env's PATH."""
     terraform = env.get("TERRAFORM_BIN") or "terraform"
     resolved = shutil.which(terraform, path=env.get("PATH"))
     if resolved is None:
@@ -79,8 +80,18 @@ def settings_from(env: Mapping[str, str], cli_var_files: Sequence[str]) -> Setti
             f"terraform executable {terraform!r} not found on PATH; install Terraform >= 1.10 "
             "(https://developer.hashicorp.com/terraform/install) or set TERRAFORM_BIN"
         )
+    return resolved
+
+
+def settings_from(env: Mapping[str, str], cli_var_files: Sequence[str], *, say=None) -> Settings:
+    """Binary, provider source and var files from the environment; `say` gets the line naming
+    the provider source (default: printed on stderr)."""
+    resolved = terraform_binary(env)
     mirror, said = provider_source(env)
-    print(said, file=sys.stderr, flush=True)
+    if say is None:
+        print(said, file=sys.stderr, flush=True)
+    else:
+        say(said)
     return Settings(
         terraform=resolved,
         plugin_dir=mirror,
@@ -199,6 +210,42 @@ def relative(path: Path) -> str:
         return str(path)
 
 
+def execute(
+    settings: Settings,
+    root: Path,
+    args: Sequence[str],
+    *,
+    capture: bool = False,
+    stdout_to: Path | None = None,
+) -> subprocess.CompletedProcess:
+    """terraform -chdir=<root> <args> with the settings' environment (never prompting).
+
+    capture: stdout and stderr come back as text; stdout_to: stdout goes to that file. The one
+    place a terraform process is started, for CI's roots and the local rehearsal's alike.
+    """
+    command = [settings.terraform, f"-chdir={root}", *args]
+    env = {**settings.env, "TF_INPUT": "0"}
+    if stdout_to is not None:
+        with stdout_to.open("wb") as handle:
+            return subprocess.run(command, env=env, stdout=handle, check=False)
+    return subprocess.run(command, env=env, capture_output=capture, text=True, check=False)
+
+
+def init_args(settings: Settings, *extra: str) -> list[str]:
+    """terraform init's arguments: never prompting, providers from the mirror when there is one."""
+    args = ["init", "-input=false"]
+    if settings.plugin_dir:
+        args.append(f"-plugin-dir={settings.plugin_dir}")
+    return [*args, *extra]
+
+
+def init_failure(proc: subprocess.CompletedProcess) -> WrapperError | None:
+    """The one-line error for an init that failed for want of a provider, else None."""
+    if proc.returncode != 0 and provider_unreachable((proc.stdout or "") + (proc.stderr or "")):
+        return WrapperError(NO_PROVIDER_HINT)
+    return None
+
+
 def run(
     settings: Settings,
     root: Path,
@@ -207,43 +254,31 @@ def run(
     stdout_to: Path | None = None,
     ok: Sequence[int] = (0,),
 ) -> int:
-    command = [settings.terraform, f"-chdir={root}", *args]
     shown = ["terraform", f"-chdir={relative(root)}", *args]
     print(
         "+ " + " ".join(shown) + (f" > {relative(stdout_to)}" if stdout_to else ""),
         file=sys.stderr,
         flush=True,
     )
-    env = dict(settings.env)
-    env.setdefault("TF_INPUT", "0")
-    if stdout_to is None:
-        returncode = subprocess.run(command, env=env, check=False).returncode
-    else:
-        with stdout_to.open("wb") as handle:
-            returncode = subprocess.run(command, env=env, stdout=handle, check=False).returncode
+    returncode = execute(settings, root, args, stdout_to=stdout_to).returncode
     if returncode not in ok:
         raise TerraformFailed(shown, returncode)
     return returncode
 
 
 def init(settings: Settings, root: Path, *, with_backend: bool) -> None:
-    args = ["init", "-input=false"]
-    if settings.plugin_dir:
-        args.append(f"-plugin-dir={settings.plugin_dir}")
     if with_backend:
         # -reconfigure: the environment decides the backend; never prompt to migrate state.
-        args += ["-reconfigure", *backend_config(settings.env)]
+        args = init_args(settings, "-reconfigure", *backend_config(settings.env))
     else:
-        args.append("-backend=false")
-    command = [settings.terraform, f"-chdir={root}", *args]
+        args = init_args(settings, "-backend=false")
     print("+ terraform " + " ".join([f"-chdir={relative(root)}", *args]), file=sys.stderr)
-    proc = subprocess.run(
-        command, env={**settings.env, "TF_INPUT": "0"}, capture_output=True, text=True, check=False
-    )
+    proc = execute(settings, root, args, capture=True)
     sys.stdout.write(proc.stdout)
     if proc.returncode != 0:
-        if provider_unreachable(proc.stdout + proc.stderr):
-            raise WrapperError(NO_PROVIDER_HINT)
+        failure = init_failure(proc)
+        if failure is not None:
+            raise failure
         sys.stderr.write(proc.stderr)
         raise TerraformFailed(["terraform", *args], proc.returncode)
 

@@ -1,0 +1,78 @@
+"""What every part of the local rehearsal shares: where things are, and how problems are said."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from .. import project
+
+ROOT = project.ROOT
+
+STATE_DIR = ROOT / ".local"
+TF_DIR = ROOT / "terraform"
+BOOTSTRAP_DIR = TF_DIR / "bootstrap"
+BUILD_DIR = ROOT / "build"
+PLAN_DIR = STATE_DIR / "plan"
+REGION_FALLBACK = "us-east-1"
+ALIASES = ("staging", "production")
+# What a scratch copy of the repository leaves out: environments, builds, caches, history.
+SCRATCH_EXCLUDE = shutil.ignore_patterns(
+    ".venv", ".local", "build", ".terraform", ".git", "__pycache__", ".pytest_cache", ".ruff_cache"
+)
+
+
+class LocalError(Exception):
+    """A problem the user can fix; the message says how. Printed without a traceback."""
+
+
+def say(message: str = "") -> None:
+    print(message, flush=True)
+
+
+def short(text: str, limit: int = 300) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def package_module():
+    from .. import package
+
+    return package
+
+
+class ScratchCopy:
+    """A copy of the repository in a temporary directory, driven through `release-tooling local`
+    in a child process: its own .local/ and build/, so neither the working tree nor an environment
+    already up is touched (bench and demo run here)."""
+
+    def __init__(self, prefix: str, source: Path = ROOT) -> None:
+        self.scratch = Path(tempfile.mkdtemp(prefix=prefix))
+        self.path = self.scratch / source.name
+        shutil.copytree(source, self.path, ignore=SCRATCH_EXCLUDE)
+
+    @property
+    def handler(self) -> Path:
+        return self.path / "lambdas" / "app" / "handler.py"
+
+    def local(self, *args: str, capture: bool = True) -> subprocess.CompletedProcess:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env[project.ROOT_ENV] = str(self.path)
+        return subprocess.run(
+            [sys.executable, "-m", "release_tooling", "local", *args],
+            cwd=self.path,
+            env=env,
+            capture_output=capture,
+            text=True,
+            check=False,
+        )
+
+    def remove(self) -> None:
+        """Stop the copy's endpoint (if any) and delete the copy."""
+        if (self.path / ".local").exists():
+            self.local("down")
+        shutil.rmtree(self.scratch, ignore_errors=True)

@@ -1,0 +1,103 @@
+"""`local status`: where each alias is, the pipeline's runs and the last executions."""
+
+from __future__ import annotations
+
+import json
+
+from .common import package_module, say, short
+from .environment import Env, require_env
+from .release import alias_versions, version_commit
+
+
+def cmd_status(args) -> int:
+    env = require_env()
+    sfn = env.client("stepfunctions")
+    executions = sorted(
+        sfn.list_executions(stateMachineArn=env.outputs["state_machine_arn"])["executions"],
+        key=lambda e: e["startDate"],
+        reverse=True,
+    )
+    rows = []
+    for e in executions[: args.last]:
+        d = sfn.describe_execution(executionArn=e["executionArn"])
+        rows.append(
+            {
+                "name": e["name"],
+                "status": e["status"],
+                # The release's identity is its input: CodePipeline names the execution.
+                "commit": release_input(d).get("commit_sha"),
+                "error": d.get("error"),
+                "cause": d.get("cause"),
+                "output": d.get("output"),
+            }
+        )
+    aliases = alias_versions(env)
+    pipeline_runs = pipeline_executions(env, args.last)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "endpoint": env.endpoint.url,
+                    "iam": env.endpoint.iam,
+                    "aliases": aliases,
+                    "executions": rows,
+                    "pipeline_executions": pipeline_runs,
+                },
+                indent=2,
+            )
+        )
+        return 0
+    say(f"Endpoint {env.endpoint.url} (pid {env.endpoint.pid}, IAM {env.endpoint.iam})")
+    for alias, version in aliases.items():
+        commit = version_commit(env, version)
+        say(f"  {alias:<10} version {version}" + (f" (commit {commit[:12]})" if commit else ""))
+    say("Pipeline runs (newest first):" if pipeline_runs else "No pipeline runs yet")
+    for run in pipeline_runs:
+        say(f"  {run['id']}  {run['status']:<10} commit {(run['commit'] or '-')[:12]}")
+    say("Executions (newest first):" if rows else "No executions yet: make local-release")
+    for r in rows:
+        cause = short(r["cause"] or "", 120)
+        say(f"  {r['name']:<22} {r['status']:<10} {r['error'] or ''} {cause}")
+    return 0
+
+
+def release_input(described: dict) -> dict:
+    try:
+        value = json.loads(described.get("input") or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def pipeline_executions(env: Env, last: int) -> list[dict]:
+    """The pipeline's runs, newest first, each with the commit its execution input names."""
+    codepipeline = env.client("codepipeline")
+    s3 = env.client("s3")
+    runs = []
+    summaries = codepipeline.list_pipeline_executions(
+        pipelineName=env.outputs["pipeline_name"], maxResults=max(1, min(last, 100))
+    ).get("pipelineExecutionSummaries", [])
+    for summary in summaries:
+        runs.append(
+            {
+                "id": summary["pipelineExecutionId"],
+                "status": summary["status"],
+                "commit": source_commit(s3, env.outputs["artifact_bucket"], summary),
+            }
+        )
+    return runs
+
+
+def source_commit(s3, bucket: str, summary: dict) -> str | None:
+    """The commit of a run: the object version its source action took holds the commit."""
+    version = next(
+        (r.get("revisionId") for r in summary.get("sourceRevisions", []) if r.get("revisionId")),
+        None,
+    )
+    if not version:
+        return None
+    try:
+        head = s3.head_object(Bucket=bucket, Key=package_module().SOURCE_KEY, VersionId=version)
+    except Exception:  # noqa: BLE001 - an expired version: the run shows without its commit
+        return None
+    return head.get("Metadata", {}).get("commit")
