@@ -250,6 +250,7 @@ class LambdaRuntime:
             version,
             target,
         )
+        started = time.monotonic()
         self.runtime_cache.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".runtime-", dir=self.runtime_cache))
         try:
@@ -282,6 +283,7 @@ class LambdaRuntime:
                     raise
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+        log.info("local Lambda runtime: boto3 installed in %.1f s", time.monotonic() - started)
         return target
 
     def sandbox_env(
