@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from release_tooling import local, project, rehearsal
+from release_tooling import local, package, project, rehearsal
 
 
 def test_the_cli_without_an_environment_says_how_to_start_one(tmp_path: Path) -> None:
@@ -62,3 +62,27 @@ def test_reloading_the_package_repoints_every_part(repointed) -> None:
     assert copy / ".local" == module.environment.STATE_DIR
     assert copy / "build" == module.release.BUILD_DIR
     assert module.status.require_env is module.environment.require_env
+
+
+def test_a_scratch_copy_leaves_out_environments_and_builds_but_keeps_installed_requirements(
+    tmp_path: Path,
+) -> None:
+    source = tmp_path / "repo"
+    (source / "lambdas" / "app").mkdir(parents=True)
+    (source / "lambdas" / "app" / "handler.py").write_text("x = 1\n")
+    for leftover in (".local/endpoint.json", "build/app.zip", ".git/HEAD", ".venv/bin/python"):
+        (source / leftover).parent.mkdir(parents=True, exist_ok=True)
+        (source / leftover).write_text("left out")
+    installed = source / "build" / package.DEPS_CACHE / "key" / "lib.py"
+    installed.parent.mkdir(parents=True)
+    installed.write_text("kept")
+
+    copy = local.ScratchCopy("test-copy-", source)
+    try:
+        assert copy.handler.read_text() == "x = 1\n"
+        assert (copy.path / "build" / package.DEPS_CACHE / "key" / "lib.py").read_text() == "kept"
+        for leftover in (".local", "build/app.zip", ".git", ".venv"):
+            assert not (copy.path / leftover).exists()
+    finally:
+        copy.remove()
+    assert not copy.scratch.exists()

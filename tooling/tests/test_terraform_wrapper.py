@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from release_tooling import package
 from release_tooling import project as project_paths
 
 FAKE_TERRAFORM = """\
@@ -45,7 +46,7 @@ sys.exit(int(os.environ.get("FAKE_TF_" + command.upper() + "_EXIT", "0")))
 class Project:
     """A scratch copy of the repository layout the wrapper expects, plus the fake terraform."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, deps_cache: Path | None = None) -> None:
         self.root = root
         self.bin = root / "fake-bin"
         self.log = root / "terraform-calls.jsonl"
@@ -53,6 +54,10 @@ class Project:
         (root / "terraform" / "bootstrap").mkdir(parents=True)
         (root / "state_machine.asl.json").write_text("{}", encoding="utf-8")
         shutil.copytree(project_paths.ROOT / "lambdas", root / "lambdas")
+        # Packaging reads the python_runtime default here (for lambdas/*/requirements.txt).
+        shutil.copy2(project_paths.ROOT / "terraform" / "variables.tf", root / "terraform")
+        if deps_cache is not None:  # the app's requirements, installed once per session
+            shutil.copytree(deps_cache, root / "build" / package.DEPS_CACHE)
         self.bin.mkdir()
         terraform = self.bin / "terraform"
         terraform.write_text(FAKE_TERRAFORM.replace("PYTHON", sys.executable, 1), encoding="utf-8")
@@ -85,9 +90,18 @@ class Project:
         ]
 
 
+@pytest.fixture(scope="session")
+def deps_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """build/.deps-cache as a first build leaves it, so each scratch repository's builds reuse
+    the installed requirements instead of installing them again."""
+    scratch = tmp_path_factory.mktemp("deps")
+    package.build(scratch / "build", "0" * 40, deps_cache=scratch / "cache")
+    return scratch / "cache"
+
+
 @pytest.fixture
-def project(tmp_path: Path) -> Project:
-    return Project(tmp_path / "repo")
+def project(tmp_path: Path, deps_cache: Path) -> Project:
+    return Project(tmp_path / "repo", deps_cache)
 
 
 @pytest.fixture

@@ -54,6 +54,10 @@ class ScratchCopy:
         self.scratch = Path(tempfile.mkdtemp(prefix=prefix))
         self.path = self.scratch / source.name
         shutil.copytree(source, self.path, ignore=SCRATCH_EXCLUDE)
+        # Requirements already installed for Lambda's platform: reused, not installed again.
+        cache = Path("build") / package_module().DEPS_CACHE
+        if (source / cache).is_dir():
+            shutil.copytree(source / cache, self.path / cache)
 
     @property
     def handler(self) -> Path:
