@@ -12,7 +12,6 @@ import shutil
 
 import pytest
 
-
 FAKE_REGION = "us-east-1"
 
 

@@ -568,7 +568,8 @@ def test_resource_tags_and_extra_context():
 
 
 def test_unmapped_operation_names_it_and_the_fix():
-    with pytest.raises(UnmappedOperation, match=r"lambda CreateCodeSigningConfig.*release_tooling\.local_aws\.iam_actions"):
+    fix = r"lambda CreateCodeSigningConfig.*release_tooling\.local_aws\.iam_actions"
+    with pytest.raises(UnmappedOperation, match=fix):
         authorizations("lambda", "CreateCodeSigningConfig", {}, account=ACCOUNT, region=REGION)
 
 
