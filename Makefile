@@ -22,8 +22,8 @@ $(VENV)/.installed: tests/requirements.txt tooling/pyproject.toml
 
 setup: $(VENV)/.installed ## Create .venv with the pinned template-testing tools and the release tooling
 
-test: setup ## Run the release tooling's tests once, then every template test, including baked projects' own `make lint test` (slow)
-	cd tooling && ../$(PY) -m pytest
+test: setup ## Lint and test the release tooling once, then run every template test, including baked projects' own `make lint test` (slow)
+	cd tooling && ../$(VENV)/bin/ruff check . && ../$(VENV)/bin/ruff format --check . && ../$(PY) -m pytest
 	$(PY) -m pytest tests
 
 test-fast: setup ## Run the template tests that take seconds (skips the slow baked-project checks)
