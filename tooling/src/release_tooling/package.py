@@ -532,10 +532,15 @@ def upload(
     s3: Any = None,
     before_trigger: Any = None,
     python_runtime: str | None = None,
+    manifest: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Upload the release, pipeline/source.zip last. before_trigger (local fault injection only)
-    runs after the artifacts are up and before the object that starts the pipeline."""
-    manifest = build(out, commit, python_runtime=python_runtime)
+    runs after the artifacts are up and before the object that starts the pipeline. `manifest`:
+    the zips in `out` were built for this commit already (one build per release)."""
+    if manifest is None:
+        manifest = build(out, commit, python_runtime=python_runtime)
+    elif manifest["commit"] != commit:
+        raise PackagingError(f"the zips in {out} were built for {manifest['commit']}, not {commit}")
     if s3 is None:
         import boto3
 

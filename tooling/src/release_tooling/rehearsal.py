@@ -11,22 +11,18 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import subprocess
-import sys
-import tempfile
 import threading
 from pathlib import Path
 
 import pytest
 
 from . import project as project_paths
+from .local.common import ScratchCopy
 
 ROOT = project_paths.ROOT
-EXCLUDE = shutil.ignore_patterns(
-    ".venv", ".local", "build", ".terraform", ".git", "__pycache__", ".pytest_cache", ".ruff_cache"
-)
-UP_TIMEOUT = 300
+# About 100 s on a quiet 2-core machine; generous, as CI machines run other suites alongside.
+UP_TIMEOUT = 600
 
 
 def commit_id(label: str) -> str:
@@ -34,23 +30,11 @@ def commit_id(label: str) -> str:
     return hashlib.sha1(label.encode(), usedforsecurity=False).hexdigest()
 
 
-class Project:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        # Taken now, before any test runs: tests that monkeypatch the environment (say, unset
-        # TF_PROVIDER_MIRROR) must not leak into `up` running on the background thread.
-        self.environ = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+class Project(ScratchCopy):
+    """The repository's scratch copy the scenarios release from and inspect."""
 
     def local(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "release_tooling", "local", *args],
-            cwd=self.path,
-            env={**self.environ, project_paths.ROOT_ENV: str(self.path)},
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
+        return super().local(*args, timeout=timeout)  # a hung command fails its test
 
     def status(self) -> dict:
         proc = self.local("status", "--json", "--last", "100")
@@ -77,15 +61,15 @@ class Project:
 
 
 class PipelineEnvironment:
-    """A scratch copy of the project brought up by `local.py up` on a background thread.
+    """A scratch copy of the repository brought up by `release-tooling local up` in the
+    background.
 
     Before `up`, it records what `release` and `plan` say when nothing is up, so the scenarios can
     check those messages without a second environment.
     """
 
     def __init__(self) -> None:
-        self.scratch = Path(tempfile.mkdtemp(prefix="pipeline-"))
-        self.project = Project(self.scratch / ROOT.name)
+        self.project = Project("pipeline-")
         self.before_up: dict[str, subprocess.CompletedProcess] = {}
         self.up: subprocess.CompletedProcess | None = None
         self.error: BaseException | None = None
@@ -97,7 +81,6 @@ class PipelineEnvironment:
 
     def _bring_up(self) -> None:
         try:
-            shutil.copytree(ROOT, self.project.path, ignore=EXCLUDE)
             for command in ("release", "plan"):
                 self.before_up[command] = self.project.local(command)
             self.up = self.project.local("up", timeout=UP_TIMEOUT)
@@ -108,7 +91,7 @@ class PipelineEnvironment:
         """The project once `up` has finished; fails with what went wrong otherwise."""
         self._thread.join(UP_TIMEOUT + 60)
         if self._thread.is_alive():
-            raise AssertionError(f"local.py up did not finish within {UP_TIMEOUT} s")
+            raise AssertionError(f"release-tooling local up did not finish in {UP_TIMEOUT} s")
         if self.error is not None:
             raise AssertionError(f"bringing the environment up failed: {self.error!r}")
         assert self.up is not None
@@ -117,9 +100,7 @@ class PipelineEnvironment:
 
     def close(self) -> None:
         self._thread.join(UP_TIMEOUT + 60)
-        if self.project.path.exists():
-            self.project.local("down")
-        shutil.rmtree(self.scratch, ignore_errors=True)
+        self.project.remove()
 
 
 # Where the plugin keeps the environment it started, for the `rehearsal` fixture to pick up.

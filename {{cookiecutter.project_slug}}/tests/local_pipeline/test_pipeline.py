@@ -494,8 +494,8 @@ def project_roles(iam, slug: str) -> list[str]:
 def test_projects_whose_slugs_share_a_prefix_cannot_reach_each_other(project, neighbour):
     """Neither project's roles may read, change, pass or delete anything of the other's, except
     through the few actions AWS authorizes only on "*" (no resource-level permission exists)."""
-    from local_aws import iam_policy
     from policy_sentry.querying.actions import get_action_data
+    from release_tooling.local_aws import iam_policy
 
     iam = admin_iam(project)
     region = json.loads((project.path / ".local" / "outputs.json").read_text())["aws_region"]

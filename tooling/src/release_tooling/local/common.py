@@ -51,8 +51,12 @@ class ScratchCopy:
     already up is touched (bench and demo run here)."""
 
     def __init__(self, prefix: str, source: Path = ROOT) -> None:
+        # The environment as it is now: a test that later monkeypatches it (say, unsets
+        # TF_PROVIDER_MIRROR) must not leak into commands run for this copy on another thread.
+        self.environ = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         self.scratch = Path(tempfile.mkdtemp(prefix=prefix))
         self.path = self.scratch / source.name
+        self.environ[project.ROOT_ENV] = str(self.path)
         shutil.copytree(source, self.path, ignore=SCRATCH_EXCLUDE)
         # Requirements already installed for Lambda's platform: reused, not installed again.
         cache = Path("build") / package_module().DEPS_CACHE
@@ -63,15 +67,16 @@ class ScratchCopy:
     def handler(self) -> Path:
         return self.path / "lambdas" / "app" / "handler.py"
 
-    def local(self, *args: str, capture: bool = True) -> subprocess.CompletedProcess:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-        env[project.ROOT_ENV] = str(self.path)
+    def local(
+        self, *args: str, capture: bool = True, timeout: float | None = None
+    ) -> subprocess.CompletedProcess:
         return subprocess.run(
             [sys.executable, "-m", "release_tooling", "local", *args],
             cwd=self.path,
-            env=env,
+            env=self.environ,
             capture_output=capture,
             text=True,
+            timeout=timeout,
             check=False,
         )
 

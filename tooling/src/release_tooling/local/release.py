@@ -68,25 +68,22 @@ def package_release(commit: str | None = None) -> tuple[dict, str]:
 def upload_release(manifest: dict, bucket: str, *, max_polls: int, s3, before_trigger=None) -> str:
     """Upload the zips built for this release as `release-tooling package upload` does: app.zip
     (immutable), manifest.json, then pipeline/source.zip, whose creation starts the pipeline.
-    Returns the app's sha256. (package.upload would build the zips a second time.)"""
+    Returns the app's sha256."""
     pkg = package_module()
-    commit = manifest["commit"]
-    prefix = f"releases/{commit}"
     try:
-        for name, immutable in (("app.zip", True), ("manifest.json", False)):
-            data = (BUILD_DIR / name).read_bytes()
-            pkg._put(  # package.upload's own put, without its build
-                s3, bucket, f"{prefix}/{name}", data, commit, force=False, immutable=immutable
-            )
-        if before_trigger is not None:
-            before_trigger()
-        payload = pkg.execution_input(bucket, commit, 1, max_polls)
-        pkg._put(
-            s3, bucket, pkg.SOURCE_KEY, pkg.source_zip(payload), commit, force=True, immutable=False
+        uploaded = pkg.upload(
+            bucket,
+            manifest["commit"],
+            BUILD_DIR,
+            poll_interval=1,
+            max_polls=max_polls,
+            s3=s3,
+            before_trigger=before_trigger,
+            manifest=manifest,
         )
     except pkg.PackagingError as exc:
         raise LocalError(str(exc)) from None
-    return manifest["artifacts"][pkg.APP]["sha256"]
+    return uploaded["app_sha256"]
 
 
 def alias_versions(env: Env) -> dict[str, str]:
