@@ -32,26 +32,11 @@ pytestmark = [
 ]
 
 
-def admin(proj, service: str):
-    import boto3
-
-    endpoint = json.loads((proj.path / ".local" / "endpoint.json").read_text())
-    outputs = json.loads((proj.path / ".local" / "outputs.json").read_text())
-    region = outputs["state_machine_arn"].split(":")[3]
-    return boto3.client(
-        service,
-        endpoint_url=endpoint["url"],
-        region_name=region,
-        aws_access_key_id=endpoint["access_key_id"],
-        aws_secret_access_key=endpoint["secret_access_key"],
-    )
-
-
 def approval_requests(proj) -> dict[str, int]:
     """Per execution: how many times it entered the approval task (each issues a task token and
     has approval_notifier publish the request)."""
-    outputs = json.loads((proj.path / ".local" / "outputs.json").read_text())
-    sfn = admin(proj, "stepfunctions")
+    outputs = proj.outputs()
+    sfn = proj.admin_client("stepfunctions")
     arn = outputs["state_machine_arn"]
     counts = {}
     for execution in sfn.list_executions(stateMachineArn=arn)["executions"]:
@@ -64,7 +49,7 @@ def approval_requests(proj) -> dict[str, int]:
 
 
 def deployments(proj) -> list[str]:
-    cd = admin(proj, "codedeploy")
+    cd = proj.admin_client("codedeploy")
     found = []
     for application in cd.list_applications()["applications"]:
         for group in cd.list_deployment_groups(applicationName=application)["deploymentGroups"]:

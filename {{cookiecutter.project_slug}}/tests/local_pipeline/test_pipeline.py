@@ -114,17 +114,8 @@ def test_the_release_runs_through_the_pipeline_named_as_aws_names_it(project, re
 
 
 def test_the_deployed_state_machine_carries_the_release_budget(project):
-    import boto3
-
-    endpoint = json.loads((project.path / ".local" / "endpoint.json").read_text())
-    outputs = json.loads((project.path / ".local" / "outputs.json").read_text())
-    sfn = boto3.client(
-        "stepfunctions",
-        endpoint_url=endpoint["url"],
-        region_name=outputs["aws_region"],
-        aws_access_key_id=endpoint["access_key_id"],
-        aws_secret_access_key=endpoint["secret_access_key"],
-    )
+    sfn = project.admin_client("stepfunctions")
+    outputs = project.outputs()
     definition = json.loads(
         sfn.describe_state_machine(stateMachineArn=outputs["state_machine_arn"])["definition"]
     )
@@ -303,16 +294,7 @@ def test_rejected_approval_rolls_back_staging_and_keeps_production(project, rele
 # IAM enforced: each permission a release needs is really needed, and named when missing.
 # ---------------------------------------------------------------------------------------------
 def admin_iam(project):
-    import boto3
-
-    endpoint = json.loads((project.path / ".local" / "endpoint.json").read_text())
-    return boto3.client(
-        "iam",
-        endpoint_url=endpoint["url"],
-        region_name="us-east-1",
-        aws_access_key_id=endpoint["access_key_id"],
-        aws_secret_access_key=endpoint["secret_access_key"],
-    )
+    return project.admin_client("iam")
 
 
 def _actions(statement: dict) -> list[str]:
@@ -498,7 +480,7 @@ def test_projects_whose_slugs_share_a_prefix_cannot_reach_each_other(project, ne
     from release_tooling.local_aws import iam_policy
 
     iam = admin_iam(project)
-    region = json.loads((project.path / ".local" / "outputs.json").read_text())["aws_region"]
+    region = project.outputs()["aws_region"]
     slugs = [project.slug, neighbour["slug"]]
     # Every condition value the stack's policies test, at once (multi-valued keys match if any
     # value does), so a statement cannot hide behind a condition the test did not satisfy.

@@ -38,17 +38,8 @@ def cmd_bench(args) -> int:
         )
         timed("release after a one-line change", "release")
         status = json.loads(copy.local("status", "--json").stdout)
-        outputs = json.loads((copy.path / ".local" / "outputs.json").read_text(encoding="utf-8"))
-        import boto3
-
-        endpoint = json.loads((copy.path / ".local" / "endpoint.json").read_text(encoding="utf-8"))
-        sfn = boto3.client(
-            "stepfunctions",
-            endpoint_url=endpoint["url"],
-            region_name=outputs["aws_region"],
-            aws_access_key_id=endpoint["access_key_id"],
-            aws_secret_access_key=endpoint["secret_access_key"],
-        )
+        outputs = copy.outputs()
+        sfn = copy.admin_client("stepfunctions")
         last = status["executions"][0]["name"]
         ex = next(
             e

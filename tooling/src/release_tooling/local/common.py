@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -78,6 +79,24 @@ class ScratchCopy:
             text=True,
             timeout=timeout,
             check=False,
+        )
+
+    def outputs(self) -> dict:
+        """What `up` recorded: the main stack's outputs, the bootstrap's under "bootstrap"."""
+        return json.loads((self.path / ".local" / "outputs.json").read_text(encoding="utf-8"))
+
+    def admin_client(self, service: str):
+        """A client of the copy's endpoint with its per-run administrator key (a person looking
+        at the console), in the region the copy's stack was applied to."""
+        import boto3
+
+        endpoint = json.loads((self.path / ".local" / "endpoint.json").read_text(encoding="utf-8"))
+        return boto3.client(
+            service,
+            endpoint_url=endpoint["url"],
+            region_name=self.outputs().get("aws_region") or REGION_FALLBACK,
+            aws_access_key_id=endpoint["access_key_id"],
+            aws_secret_access_key=endpoint["secret_access_key"],
         )
 
     def remove(self) -> None:
