@@ -146,8 +146,9 @@ def cmd_up(args) -> int:
     endpoint = process.start(STATE_DIR, minute_seconds=args.minute_seconds, iam=iam_mode)
     say(f"  endpoint {endpoint.url} (pid {endpoint.pid}); log {STATE_DIR / 'endpoint.log'}")
     try:
-        # terraform/ reads the zips for the first deployment.
-        manifest = package_module().build(BUILD_DIR, "0" * 40)
+        # terraform/ reads the zips for the first deployment; with no commit named, the manifest
+        # records the zips' working-tree id (the one meaning of "no commit" in the package).
+        manifest = package_module().build(BUILD_DIR, None)
         say(f"Built {len(manifest['artifacts'])} zips into {BUILD_DIR}")
         say(provider_line())
         admin = endpoint.admin_credentials
