@@ -10,7 +10,7 @@ import zipfile
 import boto3
 import pytest
 
-from release_tooling import package
+from release_tooling import SCHEMA_VERSION, package
 from release_tooling import project as project_paths
 
 COMMIT = "f" * 40
@@ -241,6 +241,7 @@ def test_upload_writes_release_and_trigger(bucket, tmp_path, capsys):
     )
     assert manifest["artifacts"]["app"]["sha256"] == hashlib.sha256(data).hexdigest()
     assert read_source_zip(bucket) == {
+        "contract": SCHEMA_VERSION,
         "commit_sha": COMMIT,
         "artifact_bucket": "artifacts",
         "artifact_key": f"releases/{COMMIT}/app.zip",

@@ -2,13 +2,17 @@ import hashlib
 import io
 import json
 import struct
+import tomllib
 import warnings
 import zipfile
+from pathlib import Path
 
 import boto3
 import pytest
+from release_tooling import contract
 from release_tooling.package import deterministic_zip
 
+ROOT = Path(__file__).resolve().parent.parent
 BUCKET = "artifacts"
 COMMIT = "c" * 40
 APP_SOURCE = b"def handler(event, context):\n    return {'statusCode': 200}\n"
@@ -44,12 +48,13 @@ def put_release(s3, data, *, handler="handler.handler", commit=COMMIT, sha=None,
 
 
 def event():
-    return {
-        "commit_sha": COMMIT,
-        "artifact_bucket": BUCKET,
-        "artifact_key": f"releases/{COMMIT}/app.zip",
-        "manifest_key": f"releases/{COMMIT}/manifest.json",
-    }
+    """What the state machine passes on from the execution input packaging wrote."""
+    release = contract.execution_input(BUCKET, COMMIT, poll_interval=0, max_polls=1)
+    return {key: release[key] for key in PASSED_ON}
+
+
+# ValidateArtifact's Parameters in state_machine.asl.json.
+PASSED_ON = ("contract", "commit_sha", "artifact_bucket", "artifact_key", "manifest_key")
 
 
 def raw_zip(entries):
@@ -106,6 +111,25 @@ def test_size_mismatch(va, s3, context):
     put_release(s3, data, size=len(data) + 1)
     with pytest.raises(va.ChecksumMismatchError, match="manifest says"):
         va.handler(event(), context)
+
+
+def test_the_state_machine_passes_on_what_the_lambda_reads():
+    definition = json.loads((ROOT / "state_machine.asl.json").read_text(encoding="utf-8"))
+    payload = definition["States"]["ValidateArtifact"]["Parameters"]["Payload"]
+    assert {key.removesuffix(".$") for key in payload} >= set(PASSED_ON)
+
+
+def test_the_lambda_follows_the_contract_the_repository_pins(va):
+    pinned = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert pinned["tool"]["release-tooling"]["schema"] == va.RELEASE_CONTRACT
+    assert contract.execution_input("b", COMMIT, 0, 1)["contract"] == va.RELEASE_CONTRACT
+
+
+@pytest.mark.parametrize("other", [None, 0, 2, "1"])
+def test_a_release_of_another_contract_is_refused_before_anything_is_read(va, context, other):
+    release = {**event(), "contract": other}
+    with pytest.raises(va.ReleaseContractError, match=r"make setup"):
+        va.handler(release, context)  # no bucket exists: nothing was read
 
 
 def test_commit_mismatch(va, s3, context):

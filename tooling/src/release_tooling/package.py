@@ -35,19 +35,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import project
+from . import contract, project
 
 ROOT = project.ROOT
 LAMBDAS = ROOT / "lambdas"
 SHARED = "shared"
-APP = "app"
+APP = contract.APP
 HANDLER = "handler.handler"
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 FILE_MODE = 0o100644  # regular file, rw-r--r--
 SKIP_DIRS = {"__pycache__", "tests", ".pytest_cache", ".mypy_cache", ".ruff_cache"}
 SKIP_SUFFIXES = (".pyc", ".pyo")
 COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
-SOURCE_KEY = "pipeline/source.zip"
+SOURCE_KEY = contract.SOURCE_KEY
 REQUIREMENTS = "requirements.txt"
 # The platform of Lambda's x86_64 Python runtimes (Amazon Linux 2023, glibc 2.34): wheels tagged
 # manylinux2014_x86_64 (glibc 2.17) or older, or pure Python, run there.
@@ -472,20 +472,12 @@ def resolve_commit(commit: str | None) -> str:
     return commit
 
 
-def execution_input(bucket: str, commit: str, poll_interval: int, max_polls: int) -> dict[str, Any]:
-    return {
-        "commit_sha": commit,
-        "artifact_bucket": bucket,
-        "artifact_key": f"releases/{commit}/app.zip",
-        "manifest_key": f"releases/{commit}/manifest.json",
-        "poll_interval_seconds": poll_interval,
-        "max_polls": max_polls,
-    }
+execution_input = contract.execution_input
 
 
 def source_zip(payload: dict[str, Any]) -> bytes:
     return deterministic_zip(
-        [("execution-input.json", (json.dumps(payload, indent=2, sort_keys=True) + "\n").encode())]
+        [(contract.INPUT_FILE, (json.dumps(payload, indent=2, sort_keys=True) + "\n").encode())]
     )
 
 
@@ -545,22 +537,21 @@ def upload(
         import boto3
 
         s3 = boto3.client("s3")
-    prefix = f"releases/{commit}"
     results = {
-        f"{prefix}/app.zip": _put(
+        contract.artifact_key(commit): _put(
             s3,
             bucket,
-            f"{prefix}/app.zip",
+            contract.artifact_key(commit),
             (out / "app.zip").read_bytes(),
             commit,
             force=force,
             immutable=True,
         ),
         # The manifest carries built_at, so compare the artifact, not the manifest bytes.
-        f"{prefix}/manifest.json": _put(
+        contract.manifest_key(commit): _put(
             s3,
             bucket,
-            f"{prefix}/manifest.json",
+            contract.manifest_key(commit),
             (out / "manifest.json").read_bytes(),
             commit,
             force=True,

@@ -12,7 +12,7 @@ from typing import Any
 
 import boto3
 
-from . import project
+from . import contract, project
 from .check_asl import render
 
 ROOT = project.ROOT
@@ -107,14 +107,8 @@ def entered_states(execution_arn: str) -> list[str]:
 
 
 def release_input(**overrides):
-    return {
-        "commit_sha": COMMIT,
-        "artifact_bucket": "artifacts",
-        "artifact_key": f"releases/{COMMIT}/app.zip",
-        "manifest_key": f"releases/{COMMIT}/manifest.json",
-        "poll_interval_seconds": 0,
-        **overrides,
-    }
+    """The input packaging gives a release of COMMIT (the release contract), with no poll wait."""
+    return {**contract.execution_input("artifacts", COMMIT, 0, 1), **overrides}
 
 
 def healthy_lambdas(**overrides):

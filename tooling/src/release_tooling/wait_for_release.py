@@ -49,7 +49,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import project
+from . import contract, project
 
 ROOT = project.ROOT
 SHA_RE = re.compile(r"^[0-9a-f]{40}$")
@@ -90,11 +90,7 @@ def _execution_commit(sfn: Any, execution_arn: str, cache: dict[str, str | None]
     # Inputs never change, so each execution is described once.
     if execution_arn not in cache:
         described = sfn.describe_execution(executionArn=execution_arn)
-        try:
-            commit = json.loads(described.get("input") or "{}").get("commit_sha")
-        except (ValueError, AttributeError):
-            commit = None
-        cache[execution_arn] = commit
+        cache[execution_arn] = contract.commit_of(described.get("input"))
     return cache[execution_arn]
 
 

@@ -36,12 +36,20 @@ MAX_UNZIPPED_BYTES = 262_144_000
 # The application function's handler (terraform/lambda.tf, aws_lambda_function.app). Terraform may
 # pass the configured value as EXPECTED_HANDLER; a manifest naming another handler is refused.
 DEFAULT_EXPECTED_HANDLER = "handler.handler"
+# The release contract this state machine and its Lambdas follow (the execution input's shape and
+# keys): pyproject.toml's [tool.release-tooling] schema, which the release tooling writes as
+# "contract" into every execution input.
+RELEASE_CONTRACT = 1
 MAX_MANIFEST_BYTES = 1_048_576
 SHA256_RE = re.compile(r"[0-9a-fA-F]{64}")
 
 
 class ArtifactRejectedError(PipelineError):
     """Base class: the artifact must not be deployed."""
+
+
+class ReleaseContractError(ArtifactRejectedError):
+    """The release was packaged by tooling of another release contract."""
 
 
 class ArtifactNotFoundError(ArtifactRejectedError):
@@ -340,7 +348,18 @@ def _head_size(bucket: str, key: str) -> int:
         raise
 
 
+def check_contract(event: Mapping[str, Any]) -> None:
+    contract = event.get("contract")
+    if contract != RELEASE_CONTRACT:
+        raise ReleaseContractError(
+            f"the release was packaged for release contract {contract!r}, but this state machine "
+            f"follows contract {RELEASE_CONTRACT}: install the tooling version pyproject.toml pins "
+            "(make setup) and upload the release again"
+        )
+
+
 def validate(event: Mapping[str, Any], max_bytes: int) -> dict[str, Any]:
+    check_contract(event)
     commit = require_str(event, "commit_sha")
     bucket = require_str(event, "artifact_bucket")
     key = require_str(event, "artifact_key")

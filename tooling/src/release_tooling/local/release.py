@@ -12,7 +12,7 @@ import subprocess
 import time
 from datetime import UTC, datetime, timedelta
 
-from .. import wait_for_release
+from .. import contract, wait_for_release
 from .common import ALIASES, BUILD_DIR, ROOT, STATE_DIR, LocalError, package_module, say, short
 from .environment import Env, require_env
 
@@ -259,7 +259,7 @@ def cmd_release(args) -> int:
     if args.fail:
         say(f"  fault armed: {args.fail}")
     corrupt = (
-        (lambda: corrupt_artifact(env, bucket, f"releases/{commit}/app.zip"))
+        (lambda: corrupt_artifact(env, bucket, contract.artifact_key(commit)))
         if args.fail == "validate"
         else None
     )
