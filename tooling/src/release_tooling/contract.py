@@ -46,18 +46,13 @@ def execution_input(bucket: str, commit: str, poll_interval: int, max_polls: int
     }
 
 
-def commit_of(execution_input_json: str | Mapping[str, Any] | None) -> str | None:
+def commit_of(execution_input: str | Mapping[str, Any] | None) -> str | None:
     """The commit an execution releases, from its input (None when it is not a release)."""
-    if not execution_input_json:
-        return None
-    if isinstance(execution_input_json, str):
+    data = execution_input
+    if isinstance(data, str):
         try:
-            execution_input_json = json.loads(execution_input_json)
-        except ValueError:
+            data = json.loads(data)
+        except ValueError:  # "" included
             return None
-    commit = (
-        execution_input_json.get("commit_sha")
-        if isinstance(execution_input_json, Mapping)
-        else None
-    )
+    commit = data.get("commit_sha") if isinstance(data, Mapping) else None
     return commit if isinstance(commit, str) else None

@@ -36,16 +36,6 @@ def find_root(start: Path | None = None) -> Path | None:
 ROOT = find_root() or Path.cwd().resolve()
 
 
-def require_root() -> Path:
-    """The repository, or one line saying how to point the tooling at one."""
-    if find_root() is None:
-        raise ProjectError(
-            f"{Path.cwd()} is not inside a service repository (no state_machine.asl.json and "
-            f"terraform/ here or above): run this from the repository, or set {ROOT_ENV}"
-        )
-    return ROOT
-
-
 def check_schema(root: Path = ROOT) -> None:
     """Stop with one line when the repository's release contract is not this package's."""
     pyproject = root / "pyproject.toml"

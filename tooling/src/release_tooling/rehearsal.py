@@ -53,11 +53,8 @@ class Project(ScratchCopy):
         return next(e for e in self.status()["executions"] if e["commit"] == commit)
 
     def edit_app(self, marker: str, body: str | None = None) -> None:
-        handler = self.path / "lambdas" / "app" / "handler.py"
-        text = handler.read_text(encoding="utf-8")
-        handler.write_text(
-            (body if body is not None else text) + f"\n# {marker}\n", encoding="utf-8"
-        )
+        text = body if body is not None else self.handler.read_text(encoding="utf-8")
+        self.handler.write_text(text + f"\n# {marker}\n", encoding="utf-8")
 
 
 class PipelineEnvironment:
