@@ -124,8 +124,8 @@ def expect_describe(sfn_stub, response) -> None:
 def expect_history(sfn_stub, name, *states) -> None:
     sfn_stub.add_response(
         "get_execution_history",
-        entered(*reversed(states)),
-        {"executionArn": exec_arn(name), "reverseOrder": True, "maxResults": 100},
+        entered(*states),
+        {"executionArn": exec_arn(name), "maxResults": 1000},
     )
 
 
@@ -225,11 +225,14 @@ def test_failed_release_with_rollback_is_reported(stubs):
         "mine", COMMIT, status="FAILED", error="SmokeTestsFailed", cause="GET /health returned 500"
     )
     expect_describe(sfn_stub, failed)
-    expect_history(sfn_stub, "mine", "RunSmokeTests", "Rollback", "ReleaseFailed")
-    sfn_stub.add_response(
-        "get_execution_history",
-        entered("ValidateArtifact", "DeployStaging", "RunSmokeTests", "Rollback", "ReleaseFailed"),
-        {"executionArn": exec_arn("mine"), "maxResults": 1000},
+    expect_history(
+        sfn_stub,
+        "mine",
+        "ValidateArtifact",
+        "DeployStaging",
+        "RunSmokeTests",
+        "Rollback",
+        "ReleaseFailed",
     )
 
     outcome = watcher(stubs, fake_time, lines).wait()
@@ -255,11 +258,6 @@ def test_rejected_artifact_is_a_failure_without_rollback(stubs):
     expect_describe(sfn_stub, described("mine", COMMIT))
     expect_describe(sfn_stub, described("mine", COMMIT, status="FAILED", error="ArtifactRejected"))
     expect_history(sfn_stub, "mine", "ValidateArtifact", "ArtifactRejected")
-    sfn_stub.add_response(
-        "get_execution_history",
-        entered("ValidateArtifact", "ArtifactRejected"),
-        {"executionArn": exec_arn("mine"), "maxResults": 1000},
-    )
     outcome = watcher(stubs, fake_time, lines, pipeline_name=None).wait()
     assert not outcome.succeeded and not outcome.rolled_back
     assert "rolled back" not in wfr.report(outcome, settings())
@@ -352,17 +350,50 @@ def test_stop_at_state_ends_the_wait_while_the_release_goes_on(stubs):
     assert "is waiting in state ApproveProduction" in wfr.report(outcome, settings())
 
 
+def test_hooks_see_each_event_once_and_each_running_poll(stubs):
+    """The local release streams through the same follower: every history event reaches on_event
+    once, in order, and on_poll sees the history of the running execution after each poll."""
+    _, sfn_stub, _, _ = stubs
+    fake_time, lines, events, polls = FakeTime(), [], [], []
+    expect_list(sfn_stub, listed("mine", 0))
+    expect_describe(sfn_stub, described("mine", COMMIT))
+    expect_describe(sfn_stub, described("mine", COMMIT))
+    expect_history(sfn_stub, "mine", "ValidateArtifact")
+    expect_describe(sfn_stub, described("mine", COMMIT))
+    expect_history(sfn_stub, "mine", "ValidateArtifact", "DeployStaging")
+    expect_describe(sfn_stub, described("mine", COMMIT, status="SUCCEEDED"))
+    expect_history(sfn_stub, "mine", "ValidateArtifact", "DeployStaging", "ReleaseSucceeded")
+    w = watcher(stubs, fake_time, lines, pipeline_name=None)
+    w.on_event = lambda event: events.append(event["stateEnteredEventDetails"]["name"])
+    w.on_poll = lambda arn, history: polls.append((arn, history.state))
+    w.console_links = False
+    outcome = w.wait()
+    assert outcome.succeeded and outcome.state == "ReleaseSucceeded"
+    assert events == ["ValidateArtifact", "DeployStaging", "ReleaseSucceeded"]
+    assert polls == [(exec_arn("mine"), "ValidateArtifact"), (exec_arn("mine"), "DeployStaging")]
+    assert not any("console.aws.amazon.com" in line for line in lines)
+    assert not any("RUNNING:" in line for line in lines)  # on_event shows the states instead
+
+
+def test_start_failure_ends_the_search_at_once(stubs):
+    _, sfn_stub, _, _ = stubs
+    fake_time = FakeTime()
+    expect_list(sfn_stub)
+    expect_list(sfn_stub)
+    reasons = iter([None, "IAM denied events:PutEvents"])
+    w = watcher(stubs, fake_time, [], pipeline_name=None)
+    w.start_failure = lambda: next(reasons)
+    with pytest.raises(wfr.ReleaseNotFound, match="IAM denied events:PutEvents"):
+        w.wait()
+    assert fake_time.now == 15.0  # not the 120 s find timeout
+
+
 def test_main_exit_codes_and_error_annotation(stubs, capsys):
     sfn, sfn_stub, cp, _ = stubs
     expect_list(sfn_stub, listed("mine", 0))
     expect_describe(sfn_stub, described("mine", COMMIT))
     expect_describe(sfn_stub, described("mine", COMMIT, status="TIMED_OUT"))
     expect_history(sfn_stub, "mine", "WaitProduction")
-    sfn_stub.add_response(
-        "get_execution_history",
-        entered("WaitProduction"),
-        {"executionArn": exec_arn("mine"), "maxResults": 1000},
-    )
     env = {"STATE_MACHINE_ARN": SM_ARN}
     argv = ["--commit", COMMIT, "--since", "2026-05-01T11:55:00Z", "--poll-interval", "1"]
     assert wfr.main(argv, env=env, clients=(sfn, cp)) == 1

@@ -181,9 +181,55 @@ def pipeline_console_url(region: str, pipeline: str, execution_id: str) -> str:
     )
 
 
+class ExecutionHistory:
+    """The history of one execution, read forward: each read returns only the events not seen yet.
+
+    GetExecutionHistory pages forward from the first event and gives no token past the last one,
+    so each read pages from the start and keeps what is new (a release has tens of events).
+    """
+
+    def __init__(self, sfn: Any, execution_arn: str, max_pages: int = 20) -> None:
+        self.sfn, self.execution_arn, self.max_pages = sfn, execution_arn, max_pages
+        self.events: list[dict[str, Any]] = []
+
+    def read_new(self) -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"executionArn": self.execution_arn, "maxResults": 1000}
+        for _ in range(self.max_pages):
+            page = self.sfn.get_execution_history(**kwargs)
+            events.extend(page.get("events", []))
+            if not page.get("nextToken"):
+                break
+            kwargs["nextToken"] = page["nextToken"]
+        new = events[len(self.events) :]
+        self.events = events
+        return new
+
+    def entered(self) -> list[str]:
+        """Names of the states entered so far, in order (a state entered twice appears twice)."""
+        return [
+            event["stateEnteredEventDetails"].get("name")
+            for event in self.events
+            if event.get("stateEnteredEventDetails")
+        ]
+
+    @property
+    def state(self) -> str | None:
+        """The state entered last."""
+        names = self.entered()
+        return names[-1] if names else None
+
+
 @dataclass
 class ReleaseWatcher:
-    """Finds and follows the Step Functions execution of one commit."""
+    """Finds and follows the Step Functions execution of one commit: the one follower used by
+    `release-wait` on GitHub Actions and by `release-tooling local release`.
+
+    Hooks let a caller show more without a second follow loop: `on_event` receives every new
+    history event (otherwise state changes are logged), `on_poll` runs after each poll of the
+    running execution with its history, and `start_failure` may name why the release cannot
+    start (then the wait ends at once instead of after --find-timeout).
+    """
 
     settings: Settings
     sfn: Any
@@ -191,6 +237,10 @@ class ReleaseWatcher:
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
     log: Callable[[str], None] = field(default=lambda msg: print(msg, flush=True))
+    on_event: Callable[[dict[str, Any]], None] | None = None
+    on_poll: Callable[[str, ExecutionHistory], None] | None = None
+    start_failure: Callable[[], str | None] | None = None
+    console_links: bool = True
     _commit_by_arn: dict[str, str | None] = field(default_factory=dict)
 
     def find_execution(self) -> str | None:
@@ -209,30 +259,6 @@ class ReleaseWatcher:
             since=s.since,
             cache=self._commit_by_arn,
         )
-
-    def state_reached(self, execution_arn: str) -> str | None:
-        history = self.sfn.get_execution_history(
-            executionArn=execution_arn, reverseOrder=True, maxResults=100
-        )
-        for event in history.get("events", []):
-            details = event.get("stateEnteredEventDetails")
-            if details:
-                return details.get("name")
-        return None
-
-    def visited_states(self, execution_arn: str, max_pages: int = 20) -> set[str]:
-        names: set[str] = set()
-        kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
-        for _ in range(max_pages):
-            page = self.sfn.get_execution_history(**kwargs)
-            for event in page.get("events", []):
-                details = event.get("stateEnteredEventDetails")
-                if details:
-                    names.add(details.get("name"))
-            if not page.get("nextToken"):
-                break
-            kwargs["nextToken"] = page["nextToken"]
-        return names
 
     def pipeline_execution_for(self, execution_arn: str) -> str | None:
         """The CodePipeline execution whose Step Functions action started this execution."""
@@ -254,6 +280,37 @@ class ReleaseWatcher:
             self.log(f"(could not link the pipeline execution: {err})")
         return None
 
+    def _find_started(self, start: float, limit: float) -> str:
+        s = self.settings
+        said = None
+        while True:
+            found = self.find()
+            if isinstance(found, ReleaseRef):
+                return found.execution_arn
+            waited = self.clock() - start
+            failure = self.start_failure() if self.start_failure else None
+            if failure:
+                raise ReleaseNotFound(failure)
+            if isinstance(found, Waiting):
+                # Queued behind another release: waiting, not failing to start.
+                if found.reason != said:
+                    self.log(f"  [{waited:6.0f}s] queued: {found.reason}")
+                    said = found.reason
+                if waited >= limit:
+                    raise WaitTimeout(
+                        f"the release of {s.commit} was still queued after {waited:.0f}s "
+                        f"({found.reason}); it starts when the pipeline gets to it and goes "
+                        "on without this job"
+                    )
+            elif waited >= min(s.find_timeout, limit):
+                raise ReleaseNotFound(
+                    f"no execution of {s.state_machine_arn} for commit {s.commit} started after "
+                    f"{s.since.isoformat()} within {waited:.0f}s. Check that `make release-upload` "
+                    f"uploaded pipeline/source.zip and that the pipeline {s.pipeline_name or ''} "
+                    "started (CodePipeline console, Source stage)."
+                )
+            self.sleep(s.poll_interval)
+
     def wait(self) -> Outcome:
         s = self.settings
         start = self.clock()
@@ -265,51 +322,32 @@ class ReleaseWatcher:
                 f"{s.follow_limit:.0f}s (--follow-limit: its credentials/job limit). If it is "
                 "still running then, this exits 3 and the release goes on."
             )
-        execution_arn = None
-        said = None
-        while execution_arn is None:
-            found = self.find()
-            if isinstance(found, ReleaseRef):
-                execution_arn = found.execution_arn
-                break
-            waited = self.clock() - start
-            if isinstance(found, Waiting):
-                if found.reason != said:
-                    self.log(f"  [{waited:6.0f}s] queued: {found.reason}")
-                    said = found.reason
-                if waited >= limit:
-                    raise WaitTimeout(
-                        f"the release of {s.commit} was still queued after {waited:.0f}s "
-                        f"({found.reason}); it starts when the pipeline gets to it and goes "
-                        "on without this job"
-                    )
-                self.sleep(s.poll_interval)
-                continue
-            if waited >= min(s.find_timeout, limit):
-                raise ReleaseNotFound(
-                    f"no execution of {s.state_machine_arn} for commit {s.commit} started after "
-                    f"{s.since.isoformat()} within {waited:.0f}s. Check that `make release-upload` "
-                    f"uploaded pipeline/source.zip and that the pipeline {s.pipeline_name or ''} "
-                    "started (CodePipeline console, Source stage)."
-                )
-            self.sleep(s.poll_interval)
-
+        execution_arn = self._find_started(start, limit)
         pipeline_execution = self.pipeline_execution_for(execution_arn)
         self.log(f"Found execution {execution_arn}")
-        self.log(f"  {execution_console_url(s.region, execution_arn)}")
-        if pipeline_execution:
-            self.log(
-                f"  pipeline: {pipeline_console_url(s.region, s.pipeline_name, pipeline_execution)}"
-            )
+        if self.console_links:
+            self.log(f"  {execution_console_url(s.region, execution_arn)}")
+            if pipeline_execution:
+                self.log(
+                    "  pipeline: "
+                    + pipeline_console_url(s.region, s.pipeline_name, pipeline_execution)
+                )
 
+        history = ExecutionHistory(self.sfn, execution_arn)
         last_state = None
         while True:
+            # Described before the history is read, so a finished execution's history is whole.
             described = self.sfn.describe_execution(executionArn=execution_arn)
             status = described["status"]
-            state = self.state_reached(execution_arn)
-            if state != last_state:
+            for event in history.read_new():
+                if self.on_event:
+                    self.on_event(event)
+            state = history.state
+            if state != last_state and not self.on_event:
                 self.log(f"  [{self.clock() - start:6.0f}s] {status}: {state or '(starting)'}")
-                last_state = state
+            last_state = state
+            if status == "RUNNING" and self.on_poll:
+                self.on_poll(execution_arn, history)
             if status == "RUNNING" and state and state == s.stop_at_state:
                 # e.g. a manual approval: the release goes on without this job.
                 return Outcome(
@@ -324,9 +362,7 @@ class ReleaseWatcher:
                     cause=described.get("cause"),
                     pipeline_execution_id=pipeline_execution,
                     rolled_back=status != "SUCCEEDED"
-                    and any(
-                        "rollback" in name.lower() for name in self.visited_states(execution_arn)
-                    ),
+                    and any("rollback" in (name or "").lower() for name in history.entered()),
                 )
             if self.clock() - start >= limit:
                 raise WaitTimeout(

@@ -169,26 +169,12 @@ def corrupt_artifact(env: Env, bucket: str, key: str) -> None:
 
 
 class Streamer:
-    """Prints execution history events as they arrive: states entered/left, durations, errors."""
+    """Prints execution history events as the follower reads them: states entered/left,
+    durations, errors (the follower's on_event hook)."""
 
-    def __init__(self, sfn, execution_arn: str) -> None:
-        self.sfn, self.arn = sfn, execution_arn
-        self.seen = 0
+    def __init__(self) -> None:
         self.entered: dict[str, datetime] = {}
         self.transitions = 0
-
-    def poll(self) -> None:
-        events = []
-        kwargs = {"executionArn": self.arn, "maxResults": 1000}
-        while True:
-            page = self.sfn.get_execution_history(**kwargs)
-            events.extend(page["events"])
-            if not page.get("nextToken"):
-                break
-            kwargs["nextToken"] = page["nextToken"]
-        for event in events[self.seen :]:
-            self.show(event)
-        self.seen = len(events)
 
     def show(self, event: dict) -> None:
         kind, ts = event["type"], event["timestamp"]
@@ -208,23 +194,24 @@ class Streamer:
 
 class ApprovalGate:
     """Answers the ApproveProduction gate (projects made with manual_approval=yes) the way a person
-    would with `make approve`/`make reject`: through `release-tooling approve`, once it waits."""
+    would with `make approve`/`make reject`: through `release-tooling approve`, once it waits
+    (the follower's on_poll hook)."""
 
     STATE = "ApproveProduction"
 
-    def __init__(self, sfn, execution_arn: str, decision: str) -> None:
-        self.sfn, self.arn, self.decision = sfn, execution_arn, decision
+    def __init__(self, sfn, decision: str) -> None:
+        self.sfn, self.decision = sfn, decision
         self.answered = False
 
-    def answer_when_waiting(self, streamer: Streamer) -> None:
-        if self.answered or self.STATE not in streamer.entered:
+    def answer_when_waiting(self, execution_arn: str, history) -> None:
+        if self.answered or self.STATE not in history.entered():
             return
         from .. import approve
 
         reason = f"release-tooling local release --approval {self.decision}"
         try:
             said = approve.answer(
-                self.sfn, self.decision, self.arn, reason, actor="release-tooling local"
+                self.sfn, self.decision, execution_arn, reason, actor="release-tooling local"
             )
         except approve.ApprovalError:
             return  # entered, but the task token is not issued yet: ask again on the next poll
@@ -284,63 +271,59 @@ def cmd_release(args) -> int:
             f"  uploaded s3://{bucket}/releases/{commit}/ (app sha256 "
             f"{app_sha256[:12]}...); the pipeline takes it from here"
         )
-        # Found and followed as the deploy job does (release-tooling release-wait), with its role.
-        follower = env.client_as("apply", "stepfunctions")
-        pipeline_reader = env.client_as("apply", "codepipeline")
-        deadline = time.monotonic() + args.timeout
-        # A run that cannot start its execution (denied, or no run at all when EventBridge could
-        # not start the pipeline) would otherwise be waited for until the timeout.
-        no_run_deadline = time.monotonic() + NO_PIPELINE_RUN_SECONDS
-        seen: dict[str, str | None] = {}
-        arn = None
-        said_waiting = False
-        while arn is None:
-            found = wait_for_release.find_release(
-                follower,
-                pipeline_reader,
-                env.outputs["state_machine_arn"],
-                env.outputs["pipeline_name"],
-                commit,
-                since=since,
-                cache=seen,
-            )
-            if isinstance(found, wait_for_release.ReleaseRef):
-                arn = found.execution_arn
-                break
-            if isinstance(found, wait_for_release.Waiting):
-                if not said_waiting:
-                    say(f"  waiting: {found.reason}")
-                    said_waiting = True
-                no_run_deadline = time.monotonic() + NO_PIPELINE_RUN_SECONDS  # queued: not stuck
+        # Found and followed by the deploy job's follower (release-tooling release-wait), with
+        # the apply role's credentials; only the printing and the approval answer are local.
+        settings = wait_for_release.Settings(
+            commit=commit,
+            state_machine_arn=env.outputs["state_machine_arn"],
+            pipeline_name=env.outputs["pipeline_name"],
+            region=env.region,
+            since=since,
+            timeout=args.timeout,
+            find_timeout=NO_PIPELINE_RUN_SECONDS,
+            poll_interval=0.2,
+        )
+
+        def start_failure() -> str | None:
+            # A run that cannot start its execution (denied, or no run at all when EventBridge
+            # could not start the pipeline) would otherwise be waited for until the find timeout.
             failed = failed_pipeline_run(env, since)
-            # Denied and nothing started (EventBridge could not start the pipeline): say so now.
-            blocked = time.monotonic() - started > DENIED_START_GRACE_SECONDS and bool(
-                iam_denials(started_wall)
-            )
-            if failed is not None or blocked or time.monotonic() > min(deadline, no_run_deadline):
-                say_denials(started_wall)
-                raise LocalError(
+            if failed is not None:
+                return (
                     f"pipeline run {failed['id']} failed in {failed['action']}: {failed['error']}"
-                    if failed
-                    else f"no execution for commit {commit} started"
-                    + (" and IAM denied a call (above)" if blocked else "")
-                    + "; see `make local-status` (pipeline_executions) and .local/endpoint.log"
                 )
-            time.sleep(0.2)
-        say(f"Execution {arn.rsplit(':', 1)[-1]} (started by the pipeline)")
-        streamer = Streamer(follower, arn)
-        gate = ApprovalGate(env.client("stepfunctions"), arn, args.approval)
-        while follower.describe_execution(executionArn=arn)["status"] == "RUNNING":
-            streamer.poll()
-            gate.answer_when_waiting(streamer)
-            if time.monotonic() > deadline:
-                say(
-                    f"Gave up waiting after {args.timeout:.0f} s; execution {arn} is still "
-                    "running. Follow it with `make local-status`."
-                )
-                return 1
-            time.sleep(0.2)
-        streamer.poll()
+            if time.monotonic() - started > DENIED_START_GRACE_SECONDS and iam_denials(
+                started_wall
+            ):
+                return f"no execution for commit {commit} started and IAM denied a call (above)"
+            return None
+
+        streamer = Streamer()
+        gate = ApprovalGate(env.client("stepfunctions"), args.approval)
+        watcher = wait_for_release.ReleaseWatcher(
+            settings,
+            sfn=env.client_as("apply", "stepfunctions"),
+            codepipeline=env.client_as("apply", "codepipeline"),
+            log=say,
+            on_event=streamer.show,
+            on_poll=gate.answer_when_waiting,
+            start_failure=start_failure,
+            console_links=False,
+        )
+        try:
+            outcome = watcher.wait()
+        except wait_for_release.ReleaseNotFound as exc:
+            say_denials(started_wall)
+            raise LocalError(
+                f"{exc}; see `make local-status` (pipeline_executions) and .local/endpoint.log"
+            ) from None
+        except wait_for_release.WaitTimeout as exc:
+            say(
+                f"Gave up waiting after {args.timeout:.0f} s: {exc}. "
+                "Follow it with `make local-status`."
+            )
+            return 1
+        arn = outcome.execution_arn
     finally:
         if rules:
             env.endpoint.clear_faults()
