@@ -93,3 +93,17 @@ def test_a_command_in_a_repository_of_another_contract_stops_before_running(tmp_
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1 and "make setup" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_command_outside_any_repository_says_where_to_run_it(tmp_path):
+    result = run_cli(tmp_path, "package")
+
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert "no service repository at" in result.stderr and project.ROOT_ENV in result.stderr
+
+
+def test_a_root_named_by_the_environment_must_be_a_repository(tmp_path):
+    with pytest.raises(project.ProjectError, match="is not a service repository"):
+        project.require_repository(tmp_path)
+    assert project.require_repository(make_repository(tmp_path / "repo")) == tmp_path / "repo"

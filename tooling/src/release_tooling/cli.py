@@ -46,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"release-tooling: unknown command {command!r}\n\n{usage()}", file=sys.stderr)
         return 2
     try:
+        project.require_repository()
         project.check_schema()
     except project.ProjectError as exc:
         print(f"release-tooling: {exc}", file=sys.stderr)

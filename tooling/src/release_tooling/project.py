@@ -36,6 +36,23 @@ def find_root(start: Path | None = None) -> Path | None:
 ROOT = find_root() or Path.cwd().resolve()
 
 
+def require_repository(root: Path | None = None) -> Path:
+    """The service repository the commands work on, or one line saying where to run them."""
+    found = root if root is not None else find_root()
+    if found is None:
+        raise ProjectError(
+            f"no service repository at {Path.cwd()} or above it: run the command inside a "
+            "repository generated from the template (the directory holding "
+            f"state_machine.asl.json and terraform/), or set {ROOT_ENV} to it"
+        )
+    if not (found / "state_machine.asl.json").is_file() or not (found / "terraform").is_dir():
+        raise ProjectError(
+            f"{ROOT_ENV}={found} is not a service repository (no state_machine.asl.json "
+            "and terraform/ there): point it at the repository generated from the template"
+        )
+    return found
+
+
 def check_schema(root: Path = ROOT) -> None:
     """Stop with one line when the repository's release contract is not this package's."""
     pyproject = root / "pyproject.toml"
