@@ -2,7 +2,7 @@ import json
 from pathlib import Path
 
 import pytest
-from release_tooling import check_asl
+from release_tooling import check_asl, contract
 from release_tooling.sfn_harness import (
     COMMIT,
     LambdaFailure,
@@ -313,6 +313,17 @@ def test_happy_path(sfn_env, monkeypatch):
     ]
     staging_deploy, production_deploy = lambdas.payloads("deploy")
     assert staging_deploy["artifact_sha256"] == "ab" * 32
+    # The smoke step reads the checks the release's artifact declares, from the validated bytes.
+    assert lambdas.payloads("smoke_tests") == [
+        {
+            "commit_sha": COMMIT,
+            "artifact_bucket": "artifacts",
+            "artifact_key": contract.artifact_key(COMMIT),
+            "artifact_sha256": "ab" * 32,
+            "target_version": "2",
+            "execution_name": "release-test",
+        }
+    ]
     assert production_deploy == {
         "stage": "production",
         "commit_sha": COMMIT,

@@ -1,6 +1,7 @@
 import hashlib
 import io
 import json
+import re
 import struct
 import tomllib
 import warnings
@@ -16,6 +17,8 @@ ROOT = Path(__file__).resolve().parent.parent
 BUCKET = "artifacts"
 COMMIT = "c" * 40
 APP_SOURCE = b"def handler(event, context):\n    return {'statusCode': 200}\n"
+HEALTH = {"name": "health", "event": {"rawPath": "/health"}, "expect": {"statusCode": 200}}
+SMOKE = ("smoke_checks.json", json.dumps({"checks": [HEALTH]}).encode())
 
 
 @pytest.fixture
@@ -67,7 +70,7 @@ def raw_zip(entries):
 
 
 def test_valid_artifact_returns_the_facts(va, s3, context):
-    data = deterministic_zip([("handler.py", APP_SOURCE), ("lib/util.py", b"X = 1\n")])
+    data = deterministic_zip([("handler.py", APP_SOURCE), ("lib/util.py", b"X = 1\n"), SMOKE])
     put_release(s3, data)
     result = va.handler(event(), context)
     assert result == {
@@ -77,13 +80,14 @@ def test_valid_artifact_returns_the_facts(va, s3, context):
         "sha256": hashlib.sha256(data).hexdigest(),
         "size": len(data),
         "handler": "handler.handler",
-        "entries": 2,
+        "entries": 3,
+        "smoke_checks": ["health"],
     }
 
 
 def test_handler_in_a_package_module(va, s3, context, monkeypatch):
     monkeypatch.setenv("EXPECTED_HANDLER", "svc.api.main")
-    data = deterministic_zip([("svc/api.py", b"async def main(e, c):\n    return 1\n")])
+    data = deterministic_zip([("svc/api.py", b"async def main(e, c):\n    return 1\n"), SMOKE])
     put_release(s3, data, handler="svc.api.main")
     assert va.handler(event(), context)["handler"] == "svc.api.main"
 
@@ -275,7 +279,41 @@ def test_real_app_build_passes(va, s3, context, tmp_path):
     data = (tmp_path / "app.zip").read_bytes()
     s3.put_object(Bucket=BUCKET, Key=f"releases/{COMMIT}/app.zip", Body=data)
     s3.put_object(Bucket=BUCKET, Key=f"releases/{COMMIT}/manifest.json", Body=json.dumps(manifest))
-    assert va.handler(event(), context)["sha256"] == manifest["artifacts"]["app"]["sha256"]
+    result = va.handler(event(), context)
+    assert result["sha256"] == manifest["artifacts"]["app"]["sha256"]
+    declared = json.loads((ROOT / "lambdas" / "app" / "smoke_checks.json").read_text())
+    assert result["smoke_checks"] == [check["name"] for check in declared["checks"]]
+
+
+# ------------------------------------------------------------ the app's smoke checks
+
+
+def test_a_release_without_smoke_checks_is_refused_before_staging(va, s3, context):
+    put_release(s3, deterministic_zip([("handler.py", APP_SOURCE)]))
+    with pytest.raises(va.smoke_checks.SmokeChecksMissingError) as caught:
+        va.handler(event(), context)
+    message = str(caught.value)
+    assert "app.zip has no smoke_checks.json: add lambdas/app/smoke_checks.json" in message
+    assert '"expect": {"statusCode": 200, "body": {"status": "ok"}}' in message
+
+
+@pytest.mark.parametrize(
+    ("checks", "message"),
+    [
+        (b"{not json", "lambdas/app/smoke_checks.json is not valid JSON"),
+        (json.dumps({"checks": []}).encode(), "declares no checks"),
+        (json.dumps({"checks": [HEALTH, HEALTH]}).encode(), "used more than once: ['health']"),
+        (
+            json.dumps({"checks": [{**HEALTH, "expect": {}}]}).encode(),
+            "checks[0] ('health').expect needs a 'statusCode'",
+        ),
+    ],
+)
+def test_a_release_with_malformed_smoke_checks_is_refused(va, s3, context, checks, message):
+    data = deterministic_zip([("handler.py", APP_SOURCE), ("smoke_checks.json", checks)])
+    put_release(s3, data)
+    with pytest.raises(va.smoke_checks.SmokeChecksInvalidError, match=re.escape(message)):
+        va.handler(event(), context)
 
 
 # ------------------------------------------------------------ archives readers disagree on

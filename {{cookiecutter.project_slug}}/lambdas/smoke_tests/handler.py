@@ -1,88 +1,60 @@
-"""Smoke-test the app through the staging alias.
+"""Smoke-test the app through the staging alias with the checks the release declares.
 
-Invokes APP_FUNCTION_NAME with Qualifier=SMOKE_ALIAS for a fixed set of requests and checks the
-status code and the response body fields each case pins. A FunctionError counts as a failure
+The checks belong to the app: lambdas/app/smoke_checks.json, packaged into app.zip (format and
+validation: shared/smoke_checks.py). This function reads them from the release's artifact
+(artifact_bucket/artifact_key of the release contract, whose bytes must still have the sha256
+validate_artifact accepted), invokes APP_FUNCTION_NAME with Qualifier=SMOKE_ALIAS for each check and
+compares the status code and the body fields the check pins. A FunctionError counts as a failure
 carrying the app's errorType/errorMessage. When the event carries target_version, the version
 that served each request must be that version (proves the alias really points at the release).
+
+A missing or malformed smoke_checks.json raises (SmokeChecksMissingError/SmokeChecksInvalidError),
+which fails the step and rolls the release back with the reason as the execution's cause.
 
 Output: {"passed": bool, "results": [...], "summary": str}
 """
 
+import hashlib
+import io
 import json
-from collections.abc import Mapping
+import zipfile
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+from shared import smoke_checks
 from shared.clients import client
-from shared.config import require_env
+from shared.config import require_env, require_str
+from shared.errors import PipelineError
 from shared.log import get_logger, lambda_entrypoint
+from shared.smoke_checks import Check
 
 logger = get_logger("smoke_tests")
 
 
-def _http(method: str, path: str, body: Any = None) -> dict[str, Any]:
-    event: dict[str, Any] = {
-        "version": "2.0",
-        "rawPath": path,
-        "requestContext": {"http": {"method": method, "path": path}},
-        "headers": {"content-type": "application/json"},
-        "isBase64Encoded": False,
-    }
-    if body is not None:
-        event["body"] = json.dumps(body)
-    return event
+class ArtifactUnreadableError(PipelineError):
+    """The release's app.zip cannot be read, or is not the artifact validate_artifact accepted."""
 
 
-CASES: list[dict[str, Any]] = [
-    {
-        "name": "health",
-        "event": _http("GET", "/health"),
-        "status": 200,
-        "body": {"status": "ok"},
-    },
-    {
-        "name": "quote_with_coupon",
-        "event": _http(
-            "POST",
-            "/quote",
-            {
-                "currency": "USD",
-                "coupon": "SAVE10",
-                "items": [
-                    {"sku": "SMOKE-1", "quantity": 2, "unit_price": "12.50"},
-                    {"sku": "SMOKE-2", "quantity": 1, "unit_price": "30.00"},
-                ],
-            },
-        ),
-        "status": 200,
-        # 55.00 - 10% = 49.50, under the free-shipping threshold, so + 5.00 shipping.
-        "body": {"subtotal": "55.00", "discount": "5.50", "shipping": "5.00", "total": "54.50"},
-    },
-    {
-        "name": "quote_rejects_zero_quantity",
-        "event": _http(
-            "POST", "/quote", {"items": [{"sku": "SMOKE-1", "quantity": 0, "unit_price": "1.00"}]}
-        ),
-        "status": 400,
-        "body": {"field": "items[0].quantity"},
-    },
-    {
-        "name": "unknown_route",
-        "event": _http("GET", "/does-not-exist"),
-        "status": 404,
-        "body": {},
-    },
-]
+def _same(expected: Any, got: Any) -> bool:
+    """JSON equality: true is not 1, 1 is 1.0, objects and arrays compare element by element."""
+    if isinstance(expected, bool) or isinstance(got, bool):
+        return type(expected) is type(got) and expected == got
+    if isinstance(expected, dict) and isinstance(got, dict):
+        return expected.keys() == got.keys() and all(_same(v, got[k]) for k, v in expected.items())
+    if isinstance(expected, list) and isinstance(got, list):
+        return len(expected) == len(got) and all(map(_same, expected, got))
+    return expected == got
 
 
 def evaluate(
-    case: Mapping[str, Any],
+    check: Check,
     response: Mapping[str, Any],
     payload: bytes,
     expected_version: str | None,
 ) -> dict[str, Any]:
     """Judge one invocation. Pure: takes the Invoke response and its payload bytes."""
-    result: dict[str, Any] = {"name": case["name"], "passed": False, "status_code": None}
+    result: dict[str, Any] = {"name": check.name, "passed": False, "status_code": None}
     executed = response.get("ExecutedVersion")
     if response.get("FunctionError"):
         try:
@@ -105,11 +77,16 @@ def evaluate(
         result["detail"] = f"response is not an HTTP-style JSON reply: {payload[:200]!r}"
         return result
     result["status_code"] = reply.get("statusCode")
-    if reply.get("statusCode") != case["status"]:
-        result["detail"] = f"status {reply.get('statusCode')}, expected {case['status']}: {body}"
+    if reply.get("statusCode") != check.status_code:
+        result["detail"] = f"status {reply.get('statusCode')}, expected {check.status_code}: {body}"
+        return result
+    if check.body and not isinstance(body, dict):
+        result["detail"] = f"body is not a JSON object, expected fields {check.body}: {body!r}"
         return result
     wrong = {
-        k: {"expected": v, "got": body.get(k)} for k, v in case["body"].items() if body.get(k) != v
+        k: {"expected": v, "got": body.get(k)}
+        for k, v in check.body.items()
+        if k not in body or not _same(v, body[k])
     }
     if wrong:
         result["detail"] = f"unexpected body fields {wrong}"
@@ -119,28 +96,54 @@ def evaluate(
     return result
 
 
-def run(function_name: str, alias: str, expected_version: str | None) -> dict[str, Any]:
+def read_checks(bucket: str, key: str, sha256: str) -> list[Check]:
+    """The smoke checks packaged in s3://bucket/key, whose bytes must have ``sha256``."""
+    try:
+        data = client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        raise ArtifactUnreadableError(
+            f"cannot read the release's artifact s3://{bucket}/{key} for its smoke checks: "
+            f"{error.get('Code')}: {error.get('Message')} (the smoke_tests role needs "
+            "s3:GetObject on it, terraform/iam.tf)"
+        ) from None
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != sha256.lower():
+        raise ArtifactUnreadableError(
+            f"s3://{bucket}/{key} has sha256 {actual}, not the {sha256} validate_artifact "
+            "accepted: the artifact changed during the release; upload the release again"
+        )
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            return smoke_checks.from_archive(archive)
+    except zipfile.BadZipFile as exc:
+        raise ArtifactUnreadableError(f"s3://{bucket}/{key} is not a zip archive: {exc}") from None
+
+
+def run(
+    checks: Sequence[Check], function_name: str, alias: str, expected_version: str | None
+) -> dict[str, Any]:
     lam = client("lambda")
     results = []
-    for case in CASES:
+    for check in checks:
         try:
             response = lam.invoke(
                 FunctionName=function_name,
                 Qualifier=alias,
-                Payload=json.dumps(case["event"]).encode(),
+                Payload=json.dumps(check.event).encode(),
             )
             payload = response["Payload"].read()
         except (ClientError, BotoCoreError) as exc:
             results.append(
                 {
-                    "name": case["name"],
+                    "name": check.name,
                     "passed": False,
                     "status_code": None,
                     "detail": f"invoke failed: {exc}",
                 }
             )
             continue
-        results.append(evaluate(case, response, payload, expected_version))
+        results.append(evaluate(check, response, payload, expected_version))
     failed = [r for r in results if not r["passed"]]
     passed = len(results) - len(failed)
     summary = f"{passed}/{len(results)} smoke tests passed against {function_name}:{alias}"
@@ -151,12 +154,15 @@ def run(function_name: str, alias: str, expected_version: str | None) -> dict[st
 
 @lambda_entrypoint(logger)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    expected = event.get("target_version")
-    outcome = run(
-        require_env("APP_FUNCTION_NAME"),
-        require_env("SMOKE_ALIAS"),
-        str(expected) if expected is not None else None,
+    function_name = require_env("APP_FUNCTION_NAME")
+    alias = require_env("SMOKE_ALIAS")
+    checks = read_checks(
+        require_str(event, "artifact_bucket"),
+        require_str(event, "artifact_key"),
+        require_str(event, "artifact_sha256"),
     )
+    expected = event.get("target_version")
+    outcome = run(checks, function_name, alias, str(expected) if expected is not None else None)
     log = logger.info if outcome["passed"] else logger.warning
     log("smoke tests finished", extra={"summary": outcome["summary"]})
     return outcome

@@ -6,7 +6,9 @@ Checks, in order, and fails with a named error on the first problem:
   MAX_ARTIFACT_BYTES (via HeadObject, before downloading), sha256 matches the manifest, the zip is
   unambiguous (every byte accounted for by exactly one entry listed in the central directory, no
   duplicate names, no second archive), readable and non-empty, no entry name is unsafe (escaping
-  the root, NUL/control characters, '.' or empty components), and the handler exists.
+  the root, NUL/control characters, '.' or empty components), the handler exists, and the app
+  declares valid smoke checks (smoke_checks.json at the zip's root, shared/smoke_checks.py): a
+  release without them is refused here, before staging, rather than rolled back after it.
 """
 
 import ast
@@ -23,6 +25,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from botocore.exceptions import ClientError
+from shared import smoke_checks
 from shared.clients import client
 from shared.config import int_env, require_str
 from shared.errors import PipelineError
@@ -269,8 +272,9 @@ def check_structure(data: bytes) -> None:
         )
 
 
-def inspect_archive(data: bytes, handler: str) -> int:
-    """Check the zip and that ``handler`` ("module.function") exists; return the entry count."""
+def inspect_archive(data: bytes, handler: str) -> tuple[int, list[str]]:
+    """Check the zip, that ``handler`` ("module.function") exists and that the smoke checks are
+    valid; return the entry count and the smoke checks' names."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile as exc:
@@ -299,7 +303,8 @@ def inspect_archive(data: bytes, handler: str) -> int:
         if bad is not None:
             raise CorruptArchiveError(f"artifact zip entry {bad!r} fails its CRC check")
         check_handler(archive, handler)
-        return len(infos)
+        checks = smoke_checks.from_archive(archive)
+        return len(infos), [check.name for check in checks]
 
 
 def check_handler(archive: zipfile.ZipFile, handler: str) -> None:
@@ -376,7 +381,7 @@ def validate(event: Mapping[str, Any], max_bytes: int) -> dict[str, Any]:
             f"artifact is {len(data)} bytes but the manifest says {entry['size']}"
         )
     sha256 = check_checksum(data, entry["sha256"])
-    entries = inspect_archive(data, entry["handler"])
+    entries, checks = inspect_archive(data, entry["handler"])
     return {
         "commit": commit,
         "bucket": bucket,
@@ -385,6 +390,7 @@ def validate(event: Mapping[str, Any], max_bytes: int) -> dict[str, Any]:
         "size": size,
         "handler": entry["handler"],
         "entries": entries,
+        "smoke_checks": checks,
     }
 
 
