@@ -3,6 +3,17 @@ resource "aws_codedeploy_app" "app" {
   compute_platform = "Lambda"
 }
 
+locals {
+  # Each alias shifts with its own strategy. Staging serves no users, only the smoke checks, which
+  # run once it is fully shifted: a canary there only delays the release (AllAtOnce by default).
+  # Production's canary or linear shift is what lets the alarm stop a bad version early.
+  alias_deployment_strategies = {
+    staging    = var.staging_deployment_strategy
+    production = var.deployment_strategy
+  }
+  alias_deployment_configs = { for alias, strategy in local.alias_deployment_strategies : alias => "CodeDeployDefault.Lambda${strategy}" }
+}
+
 # One group per alias. The deploy function creates deployments with an AppSpec naming the alias and
 # the current/target versions; CodeDeploy shifts the traffic and rolls back when the alias's alarm fires.
 resource "aws_codedeploy_deployment_group" "alias" {
@@ -11,7 +22,7 @@ resource "aws_codedeploy_deployment_group" "alias" {
   app_name               = aws_codedeploy_app.app.name
   deployment_group_name  = each.key
   service_role_arn       = aws_iam_role.codedeploy.arn
-  deployment_config_name = "CodeDeployDefault.Lambda${var.deployment_strategy}"
+  deployment_config_name = local.alias_deployment_configs[each.key]
 
   deployment_style {
     deployment_type   = "BLUE_GREEN"

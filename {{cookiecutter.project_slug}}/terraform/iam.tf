@@ -5,7 +5,7 @@
 locals {
   app_function_and_qualifiers = [aws_lambda_function.app.arn, "${aws_lambda_function.app.arn}:*"]
   deployment_group_arns       = values(local.arns.deployment_groups)
-  deployment_config_arn       = "arn:${local.partition}:codedeploy:${local.region}:${local.account_id}:deploymentconfig:CodeDeployDefault.Lambda${var.deployment_strategy}"
+  deployment_config_arns      = [for config in distinct(values(local.alias_deployment_configs)) : "arn:${local.partition}:codedeploy:${local.region}:${local.account_id}:deploymentconfig:${config}"]
 
   xray_statement = {
     # X-Ray trace submission has no resource-level permissions.
@@ -73,7 +73,7 @@ locals {
         Sid      = "ReadDeploymentConfig"
         Effect   = "Allow"
         Action   = "codedeploy:GetDeploymentConfig"
-        Resource = local.deployment_config_arn
+        Resource = local.deployment_config_arns
       },
       {
         # CreateDeployment registers the AppSpec as an application revision.
@@ -100,6 +100,17 @@ locals {
         Effect   = "Allow"
         Action   = "lambda:InvokeFunction"
         Resource = "${aws_lambda_function.app.arn}:staging"
+      },
+      {
+        # The checks a release runs are the ones its app.zip packages (smoke_checks.json): GetObject
+        # needs s3:GetObject on the object ("GetObject", Amazon S3 API Reference, Permissions).
+        # The release's app.zip only (any commit), not its manifest or anything else in the bucket.
+        # Without s3:ListBucket a missing object is answered 403 AccessDenied, not 404; the step
+        # runs after validate_artifact found the object, so it is not granted.
+        Sid      = "ReadReleaseAppArtifact"
+        Effect   = "Allow"
+        Action   = "s3:GetObject"
+        Resource = "${aws_s3_bucket.artifacts.arn}/${local.releases_prefix}*/app.zip"
       },
     ]
 

@@ -56,13 +56,14 @@ resource "aws_iam_role_policy" "state_machine" {
 }
 
 # Every timeout of a release (deployment polls, approval, the machine, release-wait) derived from the
-# deployment strategy and the approval window, in one place.
+# deployment strategies (staging's and production's) and the approval window, in one place.
 module "release_budget" {
-  source                   = "./release_budget"
-  deployment_strategy      = var.deployment_strategy
-  manual_approval          = var.manual_approval
-  approval_timeout_seconds = var.approval_timeout_seconds
-  task_timeouts            = { for name, function in local.all_pipeline_functions : name => function.timeout }
+  source                      = "./release_budget"
+  deployment_strategy         = var.deployment_strategy
+  staging_deployment_strategy = var.staging_deployment_strategy
+  manual_approval             = var.manual_approval
+  approval_timeout_seconds    = var.approval_timeout_seconds
+  task_timeouts               = { for name, function in local.all_pipeline_functions : name => function.timeout }
 }
 
 output "release_budget" {
@@ -92,7 +93,7 @@ locals {
       for name, state in local.release_asl.States : name => merge(state, {
         Parameters = merge(state.Parameters, {
           Payload = merge(state.Parameters.Payload, {
-            timeout_seconds = module.release_budget.deployment_timeout_seconds
+            timeout_seconds = module.release_budget.deployment_timeout_seconds["staging"]
           })
         })
       }) if name == "CheckStaging"
@@ -101,7 +102,7 @@ locals {
       for name, state in local.release_asl.States : name => merge(state, {
         Parameters = merge(state.Parameters, {
           Payload = merge(state.Parameters.Payload, {
-            timeout_seconds = module.release_budget.deployment_timeout_seconds
+            timeout_seconds = module.release_budget.deployment_timeout_seconds["production"]
           })
         })
       }) if name == "CheckProduction"

@@ -33,7 +33,7 @@ variable "python_runtime" {
 
 variable "deployment_strategy" {
   type        = string
-  description = "CodeDeploy traffic shifting for each alias, without the 'CodeDeployDefault.Lambda' prefix."
+  description = "CodeDeploy traffic shifting for the production alias (and the release's time budget for it), without the 'CodeDeployDefault.Lambda' prefix. Staging has its own: staging_deployment_strategy."
   default     = "{{ cookiecutter.deployment_strategy }}"
 
   validation {
@@ -43,6 +43,21 @@ variable "deployment_strategy" {
       "Linear10PercentEvery1Minute", "Linear10PercentEvery2Minutes", "Linear10PercentEvery3Minutes", "Linear10PercentEvery10Minutes",
     ], var.deployment_strategy)
     error_message = "deployment_strategy must name a predefined CodeDeploy Lambda config without its prefix, e.g. \"Canary10Percent5Minutes\", \"Linear10PercentEvery1Minute\" or \"AllAtOnce\"."
+  }
+}
+
+variable "staging_deployment_strategy" {
+  type        = string
+  description = "CodeDeploy traffic shifting for the staging alias, without the 'CodeDeployDefault.Lambda' prefix. AllAtOnce by default: staging serves no traffic besides the release's smoke checks, which run only once the alias is fully shifted, so a canary there would only delay every release by its shift time; the canary or linear shift belongs to production (deployment_strategy), where it limits how many users a bad version reaches before its error alarm rolls it back. The release's time budget for CheckStaging derives from this value."
+  default     = "AllAtOnce"
+
+  validation {
+    condition = contains([
+      "AllAtOnce",
+      "Canary10Percent5Minutes", "Canary10Percent10Minutes", "Canary10Percent15Minutes", "Canary10Percent30Minutes",
+      "Linear10PercentEvery1Minute", "Linear10PercentEvery2Minutes", "Linear10PercentEvery3Minutes", "Linear10PercentEvery10Minutes",
+    ], var.staging_deployment_strategy)
+    error_message = "staging_deployment_strategy must name a predefined CodeDeploy Lambda config without its prefix: \"AllAtOnce\" (the default) or e.g. \"Canary10Percent5Minutes\"."
   }
 }
 

@@ -1,10 +1,10 @@
 output "shift_minutes" {
-  description = "Minutes CodeDeploy takes to shift all traffic with this strategy."
-  value       = local.shift_minutes[var.deployment_strategy]
+  description = "Minutes CodeDeploy takes to shift all traffic with each stage's strategy (staging, production)."
+  value       = local.stage_shift_minutes
 }
 
 output "deployment_timeout_seconds" {
-  description = "How long one stage's deployment may stay in progress before the release rolls back."
+  description = "How long each stage's deployment (staging, production) may stay in progress before the release rolls back."
   value       = local.deployment_timeout_seconds
 }
 
@@ -14,7 +14,7 @@ output "poll_interval_seconds" {
 }
 
 output "max_polls" {
-  description = "Status polls one stage can take within deployment_timeout_seconds."
+  description = "Status polls each stage (staging, production) can take within its deployment_timeout_seconds."
   value       = local.max_polls
 }
 

@@ -1,6 +1,11 @@
 variable "deployment_strategy" {
   type        = string
-  description = "CodeDeploy Lambda config without the 'CodeDeployDefault.Lambda' prefix (validated by the root module)."
+  description = "Production's CodeDeploy Lambda config without the 'CodeDeployDefault.Lambda' prefix (validated by the root module)."
+}
+
+variable "staging_deployment_strategy" {
+  type        = string
+  description = "Staging's CodeDeploy Lambda config without the 'CodeDeployDefault.Lambda' prefix (validated by the root module)."
 }
 
 variable "manual_approval" {

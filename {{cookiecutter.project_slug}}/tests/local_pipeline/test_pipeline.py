@@ -121,9 +121,11 @@ def test_the_deployed_state_machine_carries_the_release_budget(project):
     )
     budget = outputs["release_budget"]
     assert definition["TimeoutSeconds"] == budget["state_machine_timeout_seconds"] != 3600
-    for state in ("CheckStaging", "CheckProduction"):
+    # Each stage's poll budget comes from its own strategy (staging_deployment_strategy, AllAtOnce
+    # by default, and deployment_strategy).
+    for state, stage in (("CheckStaging", "staging"), ("CheckProduction", "production")):
         payload = definition["States"][state]["Parameters"]["Payload"]
-        assert payload["timeout_seconds"] == budget["deployment_timeout_seconds"] != 3600
+        assert payload["timeout_seconds"] == budget["deployment_timeout_seconds"][stage] != 3600
     if "ApproveProduction" in definition["States"]:
         approval = definition["States"]["ApproveProduction"]["TimeoutSeconds"]
         assert approval == budget["approval_timeout_seconds"]
