@@ -154,15 +154,26 @@ def test_output_only_changes_are_not_reported_as_no_changes():
     assert "`url`" in body and "`same`" not in body
 
 
-def test_drift_outside_terraform_is_mentioned_only_when_relevant():
+def test_drift_that_fed_the_plan_is_named_and_the_rest_collapsed():
     plan = plan_doc(
-        [rc("aws_iam_role.app", ["update"])],
-        resource_drift=[rc("aws_iam_role.app", ["update"]), rc("aws_s3_bucket.noise", ["update"])],
+        [rc("aws_iam_role.app", ["update"]), rc("aws_sqs_queue.q", ["update"])],
+        resource_drift=[
+            rc("aws_iam_role.app", ["update"]),
+            rc("aws_sqs_queue.q", ["update"]),  # no relevant_attributes, but it is changing
+            rc("aws_s3_bucket.noise", ["update"]),
+        ],
         relevant_attributes=[{"resource": "aws_iam_role.app", "attribute": ["tags"]}],
     )
     body = render(plan)
-    assert "1 object(s) changed outside Terraform since the last apply: `aws_iam_role.app`" in body
-    assert "aws_s3_bucket.noise" not in body
+    assert (
+        "2 object(s) changed outside Terraform since the last apply: "
+        "`aws_iam_role.app`, `aws_sqs_queue.q`" in body
+    )
+    named = next(line for line in body.splitlines() if "changed outside Terraform since" in line)
+    assert "aws_s3_bucket.noise" not in named
+    other = body[body.index("1 other object(s) changed outside Terraform") :]
+    assert other.index("- `aws_s3_bucket.noise`") < other.index("</details>")
+    assert body.index("changed outside Terraform") < body.index("#### Changed resources")
 
 
 def test_unknown_action_is_a_clear_error():
@@ -232,7 +243,8 @@ def test_plan_text_is_cut_before_the_table():
     assert pc.utf16_len(body) < pc.GITHUB_BODY_LIMIT
     match = re.search(r"Plan output \(first (\d+) of 5000 lines\)", body)
     assert match and 100 < int(match.group(1)) < 5000
-    assert body.count("| ➕ add |") == 48  # the whole table survived
+    assert body.count("| ➕ add | `module.") == 48  # every row survived
+    assert "| ➕ add | `aws_lambda_function` | 48 |" in body
     assert "The plan output was cut to fit" in body
 
 
@@ -251,6 +263,145 @@ def test_emergency_cut_says_so_when_warnings_alone_overflow():
     assert pc.utf16_len(body) < pc.GITHUB_BODY_LIMIT
     assert "**6000** to destroy" in body
     assert "[!WARNING]" in body and "cut at GitHub's size limit" in body
+
+
+# ------------------------------------------------------------ big plans, natural order
+
+
+def test_address_key_orders_modules_then_type_name_and_keys_naturally():
+    addresses = [
+        'aws_x.a["b"]',
+        "module.m[10].aws_x.a",
+        "aws_x.a[10]",
+        "data.aws_x.a",
+        "module.m[2].aws_x.a[10]",
+        'aws_x.a["a"]',
+        "aws_x.a[2]",
+        "module.m[2].aws_x.a[2]",
+        "aws_x.a",
+        "module.b.aws_x.a",
+        "aws_w.z",
+    ]
+    assert sorted(addresses, key=pc.address_key) == [
+        "aws_w.z",
+        "aws_x.a",
+        "aws_x.a[2]",
+        "aws_x.a[10]",
+        'aws_x.a["a"]',
+        'aws_x.a["b"]',
+        "data.aws_x.a",
+        "module.b.aws_x.a",
+        "module.m[2].aws_x.a[2]",
+        "module.m[2].aws_x.a[10]",
+        "module.m[10].aws_x.a",
+    ]
+    # A string key may hold dots, brackets and escaped quotes; nonsense sorts last, as text.
+    assert pc.address_key('aws_x.a["k.[1]\\"x"]')[2:5] == ("aws_x", "a", (2, 0, 'k.[1]\\"x'))
+    assert sorted(["???", "aws_x.a"], key=pc.address_key) == ["aws_x.a", "???"]
+
+
+def generated_plan() -> dict:
+    """400 changes: count-indexed, for_each and module instances, given in shuffled order."""
+    changes = [rc(f"aws_sqs_queue.generated[{i}]", ["create"]) for i in range(150)]
+    changes += [rc(f'aws_sns_topic.topic["svc-{i}"]', ["create"]) for i in range(100)]
+    changes += [
+        rc(f"module.svc[{m}].aws_lambda_function.fn[{i}]", ["update"])
+        for m in range(12)
+        for i in range(10)
+    ]
+    changes += [
+        rc(
+            f"module.edge.aws_cloudwatch_log_group.lg[{i}]",
+            ["delete"],
+            action_reason="delete_because_count_index",
+        )
+        for i in range(27)
+    ]
+    changes += [rc(f"aws_iam_role.r[{i}]", ["delete", "create"]) for i in (10, 2, 1)]
+    # Deterministic shuffle: the comment must not depend on Terraform's order.
+    changes = changes[1::2] + changes[::2]
+    assert len(changes) == 400
+    return plan_doc(changes)
+
+
+def rows_of(body: str) -> list[str]:
+    """The resource addresses of the listed rows, in order."""
+    return re.findall(r"^\| \S.*? \| `([^`]*\.[^`]*)` \|", body, flags=re.M)
+
+
+def test_400_resources_are_counted_by_type_and_listed_in_natural_order():
+    body = render(generated_plan())
+    assert (
+        "**Terraform plan: 400 resource(s) change** — **250** to add, **120** to change, "
+        "**27** to destroy, **3** to replace" in body
+    )
+    for row in (
+        "| ⚠️ replace | `aws_iam_role` | 3 |",
+        "| 🔥 destroy | `aws_cloudwatch_log_group` | 27 |",
+        "| ➕ add | `aws_sns_topic` | 100 |",
+        "| ➕ add | `aws_sqs_queue` | 150 |",
+        "| ✏️ change | `aws_lambda_function` | 120 |",
+    ):
+        assert row in body, row
+    rows = rows_of(body)
+    assert len(rows) == 400 and len(set(rows)) == 400
+    # Dangerous first, then by type; inside a type numbers as numbers, strings as strings.
+    assert rows[:3] == ["aws_iam_role.r[1]", "aws_iam_role.r[2]", "aws_iam_role.r[10]"]
+    assert rows.index("aws_sqs_queue.generated[2]") < rows.index("aws_sqs_queue.generated[10]")
+    assert rows.index("aws_sqs_queue.generated[10]") < rows.index("aws_sqs_queue.generated[100]")
+    assert rows.index('aws_sns_topic.topic["svc-10"]') < rows.index('aws_sns_topic.topic["svc-2"]')
+    fn = [r for r in rows if r.startswith("module.svc")]
+    assert fn.index("module.svc[2].aws_lambda_function.fn[9]") < fn.index(
+        "module.svc[10].aws_lambda_function.fn[0]"
+    )
+    assert fn[:2] == [
+        "module.svc[0].aws_lambda_function.fn[0]",
+        "module.svc[0].aws_lambda_function.fn[1]",
+    ]
+
+
+def test_400_resources_collapse_long_groups_and_keep_warnings_and_counts_on_top():
+    body = render(generated_plan(), plan_text="  # plan text\n", run_url=RUN_URL)
+    assert pc.utf16_len(body) < pc.GITHUB_BODY_LIMIT
+    counts_at = body.index("**250** to add")
+    caution_at = body.index("[!CAUTION]")
+    table_at = body.index("| Action | Resource type | Count |")
+    assert counts_at < caution_at < table_at
+    warning = body[caution_at:table_at]
+    assert "**27 resource(s) will be destroyed:**" in warning
+    assert "`module.edge.aws_cloudwatch_log_group.lg[26]` — count index no longer exists" in warning
+    # One block per action; the long ones closed, the short one open; all closed again.
+    assert "<details open><summary>⚠️ replace: 3 resource(s) of 1 type(s)</summary>" in body
+    assert "<details><summary>🔥 destroy: 27 resource(s) of 1 type(s)</summary>" in body
+    assert "<details><summary>➕ add: 250 resource(s) of 2 type(s)</summary>" in body
+    assert "<details><summary>✏️ change: 120 resource(s) of 1 type(s)</summary>" in body
+    assert body.count("<details") == body.count("</details>") == 5  # + the plan text
+    # A row is inside its action's block.
+    add_block = body[body.index("➕ add: 250") :]
+    add_block = add_block[: add_block.index("</details>")]
+    assert "`aws_sqs_queue.generated[149]`" in add_block and "fn[" not in add_block
+
+
+def test_small_plans_stay_one_table():
+    plan = plan_doc([rc(f"aws_sqs_queue.q[{i}]", ["create"]) for i in (10, 1, 2)])
+    body = render(plan)
+    assert "Resource type" not in body and "<details" not in body
+    assert rows_of(body) == ["aws_sqs_queue.q[1]", "aws_sqs_queue.q[2]", "aws_sqs_queue.q[10]"]
+
+
+def test_400_resources_under_a_small_budget_cut_rows_not_the_counts():
+    plan = generated_plan()
+    text = "\n".join(f"  # {c['address']} will be created" for c in plan["resource_changes"])
+    budget = 12_000
+    body = pc.render(pc.Inputs(plan=plan, plan_text=text, run_url=RUN_URL), budget=budget)
+    assert pc.utf16_len(body) <= budget
+    assert "The plan output was left out" in body
+    assert "| ➕ add | `aws_sqs_queue` | 150 |" in body  # the per-type counts stay whole
+    cut = re.search(r"_(\d+) more row\(s\) cut to fit GitHub's comment size limit\._", body)
+    assert cut and int(cut.group(1)) + len(rows_of(body)) == 400
+    assert body.count("<details") == body.count("</details>")
+    # all 27 destroyed resources are still named in the warning
+    assert all(f"`module.edge.aws_cloudwatch_log_group.lg[{i}]`" in body for i in range(27))
 
 
 # ------------------------------------------------------------------ failed plan
@@ -441,6 +592,214 @@ def test_cli_bad_input_is_one_clear_error(tmp_path, capsys, files, extra, messag
     assert err.startswith("plan_comment.py render: ") and message in err
 
 
+# ------------------------------------------- errored plans, drift, failed conditions
+
+# Hand-written after the shapes of `terraform show -json` in Terraform's own test data
+# (internal/command/testdata/show-json/{plan-error,drift,moved-drift,conditions}) and of its
+# json-format documentation: errored, resource_drift, checks, Terraform 1.2's condition_results.
+
+
+def fixture(name: str, text: str | None = None) -> pc.Inputs:
+    plan = json.loads((PLANS / f"{name}.json").read_text())
+    plan_text = (PLANS / text).read_text() if text else None
+    return pc.Inputs(plan=plan, plan_text=plan_text, run_url=RUN_URL)
+
+
+NEVER_SAY_NO_PLAN = ("no plan json", "did not get as far as planning")
+
+
+def test_errored_plan_without_changes_says_planning_ran_and_failed_with_the_error():
+    body = pc.render(fixture("errored-no-changes", "errored-no-changes.log"))
+    assert body.splitlines()[2].startswith(
+        "❌ **Terraform plan failed.** Planning ran and stopped with an error"
+    )
+    for phrase in NEVER_SAY_NO_PLAN:
+        assert phrase not in body.lower()
+    block = body[: body.index("#### Failed conditions")]
+    assert "Error: Resource precondition failed" in block
+    assert "│ var.retention_seconds is 10" in block  # the box's inner rule stays
+    assert "Retention must be at least 60 seconds." in block
+    assert (
+        "- resource condition `aws_sqs_queue.dlq` — Retention must be at least 60 seconds." in body
+    )
+    assert "resource(s) change" not in body and "no changes" not in body
+
+
+@pytest.mark.parametrize(
+    "plan",
+    [
+        # Terraform's own show-json/plan-error output: nothing but the flags.
+        {"format_version": "1.2", "applyable": False, "complete": False, "errored": True},
+        json.loads((PLANS / "errored-no-changes.json").read_text()),
+    ],
+)
+def test_errored_plan_without_plan_text_points_at_the_log(plan):
+    body = render(plan, run_url=RUN_URL)
+    assert "❌ **Terraform plan failed.** Planning ran" in body
+    assert (
+        "No plan output came with the plan JSON; the error is in the log of the plan step, "
+        f"see the [job summary of this run]({RUN_URL})." in body
+    )
+    for phrase in NEVER_SAY_NO_PLAN:
+        assert phrase not in body.lower()
+
+
+def test_errored_plan_whose_text_has_no_error_block_points_at_the_log():
+    text = "Planning failed. Terraform encountered an error while generating this plan.\n"
+    body = render({"format_version": "1.2", "errored": True}, plan_text=text)
+    assert "The plan output below names no `Error:`; the error is in the log" in body
+    assert "Planning failed. Terraform encountered an error" in body  # in the plan output block
+
+
+def test_errored_plan_with_changes_says_so_above_the_counts():
+    body = pc.render(fixture("errored-with-changes", "errored-with-changes.log"))
+    lines = body.splitlines()
+    assert lines[2].startswith("❌ **Terraform plan errored.** Terraform planned the changes")
+    assert lines[4].startswith("⚠️ **Terraform plan: 2 resource(s) change** — **1** to add")
+    assert "**1** to destroy" in lines[4]
+    caution = body.index("[!CAUTION]")
+    error = body.index("Error: invalid value for name")
+    assert caution < error < body.index("#### Changed resources")
+    assert "`aws_sqs_queue.legacy` — removed from the configuration" in body
+
+
+def test_drift_only_refresh_only_plan_is_shown():
+    body = pc.render(fixture("refresh-only-drift"))
+    lines = body.splitlines()
+    assert lines[2].startswith("ℹ️ **Terraform plan: no changes.** Objects changed outside")
+    assert (
+        "ℹ️ 2 object(s) changed outside Terraform since the last apply: "
+        "`aws_sns_topic.events` (deleted), `aws_sqs_queue.dlq`. This is a refresh-only plan" in body
+    )
+    assert "aws_s3_bucket" not in body  # a move without changes is not drift
+    assert "#### Changed resources" not in body
+
+
+def test_no_change_plan_with_refresh_differences_still_says_no_changes():
+    plan = plan_doc(
+        [rc("aws_sqs_queue.q", ["no-op"])], resource_drift=[rc("aws_sqs_queue.q", ["update"])]
+    )
+    assert plan["applyable"]
+    body = render(plan)
+    assert (
+        "✅ **Terraform plan: no changes.** The infrastructure matches the configuration." in body
+    )
+    assert "<details><summary>ℹ️ 1 object(s) read back differently from the last apply" in body
+    assert "- `aws_sqs_queue.q`" in body
+
+
+def test_applyable_no_change_plan_with_passing_checks_is_one_line():
+    plan = json.loads((PLANS / "failed-conditions.json").read_text())
+    plan["resource_changes"][0]["change"]["actions"] = ["no-op"]
+    plan["checks"] = [c for c in plan["checks"] if c["status"] == "pass"]
+    assert plan["applyable"] and not plan["errored"]
+    assert render(plan).splitlines() == [
+        pc.MARKER,
+        "",
+        "✅ **Terraform plan: no changes.** The infrastructure matches the configuration.",
+    ]
+
+
+def test_failed_checks_preconditions_and_postconditions_are_listed_on_top():
+    body = pc.render(fixture("failed-conditions"))
+    section = body[body.index("#### Failed conditions") : body.index("#### Changed resources")]
+    assert body.index("resource(s) change") < body.index("#### Failed conditions")
+    assert (
+        "❌ **4 condition(s) did not pass.** 1 more can only be evaluated during apply." in section
+    )
+    assert "- check block `check.health` — The health endpoint returned 503." in section
+    assert (
+        '- resource condition `module.queues["a"].aws_sqs_queue.work[1]` — '
+        "Queue names must start with orders-." in section
+    )
+    assert "work[0]" not in section  # that instance passed
+    assert (
+        "- output precondition `output.api_url` could not be evaluated (see the error)" in section
+    )
+    # No instances: the object stands for itself (Checks Representation).
+    assert "- resource condition `aws_s3_bucket.logs` could not be evaluated" in section
+    assert "output.region" not in body
+
+
+def test_failed_checks_on_a_plan_without_changes_are_not_a_green_no_changes():
+    plan = json.loads((PLANS / "failed-conditions.json").read_text())
+    plan["resource_changes"][0]["change"]["actions"] = ["no-op"]
+    body = render(plan)
+    assert body.splitlines()[2] == "⚠️ **Terraform plan: no changes.** Some conditions did not pass."
+    assert "- check block `check.health`" in body
+
+
+def test_terraform_1_2_condition_results_are_read():
+    body = pc.render(fixture("failed-conditions-tf12"))
+    assert "- precondition `aws_sqs_queue.dlq` — The queue name must end in -dlq." in body
+    assert "❌ **1 condition(s) did not pass.** 1 more can only be evaluated during apply." in body
+    assert "postcondition" not in body  # unknown at plan time is not a failure
+
+
+def test_failed_conditions_and_drift_lists_are_bounded():
+    checks = [
+        {
+            "address": {"kind": "check", "name": f"c{i}", "to_display": f"check.c{i}"},
+            "status": "fail",
+            "instances": [{"address": {"to_display": f"check.c{i}"}, "status": "fail"}],
+        }
+        for i in range(500)
+    ]
+    drift = [rc(f"aws_sqs_queue.q[{i}]", ["update"]) for i in range(500)]
+    body = render(plan_doc([], checks=checks, resource_drift=drift))
+    assert "… and 450 more" in body  # checks
+    assert "and 480 more" in body  # drift, named inline up to 20
+    assert pc.utf16_len(body) < 20_000
+
+
+def test_long_condition_messages_are_clipped():
+    checks = [
+        {
+            "address": {"kind": "check", "name": "x", "to_display": "check.x"},
+            "status": "fail",
+            "instances": [{"status": "fail", "problems": [{"message": "y" * 5000}]}],
+        }
+    ]
+    body = render(plan_doc([], checks=checks))
+    assert "- check block `check.x` — " + "y" * 299 + "…" in body
+
+
+def test_incomplete_plan_says_to_plan_again():
+    body = render(plan_doc([rc("aws_sqs_queue.q", ["create"])], complete=False))
+    assert "This plan is incomplete: Terraform deferred some changes" in body
+    assert "incomplete" not in render(plan_doc([rc("aws_sqs_queue.q", ["create"])]))
+
+
+def test_condition_messages_and_drift_addresses_cannot_inject_markdown():
+    checks = [
+        {
+            "address": {"kind": "check", "name": "x", "to_display": f"check.{HOSTILE}"},
+            "status": "fail",
+            "instances": [{"status": "fail", "problems": [{"message": HOSTILE}]}],
+        }
+    ]
+    plan = plan_doc(
+        [], checks=checks, resource_drift=[rc(f'aws_sqs_queue.q["{HOSTILE}"]', ["delete"])]
+    )
+    visible = outside_code_spans(render(plan).replace(pc.MARKER, ""))
+    for needle in ("<!--", "@octocat", "<img", "](https://evil", "#1"):
+        assert needle not in visible, needle
+
+
+def test_cli_renders_an_errored_plan_json_with_its_log(tmp_path, capsys):
+    argv = [
+        "render",
+        "--plan-json",
+        str(PLANS / "errored-no-changes.json"),
+        "--plan-text",
+        str(PLANS / "errored-no-changes.log"),
+    ]
+    assert pc.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "Planning ran and stopped with an error" in out
+    assert "Error: Resource precondition failed" in out
+
+
 # ---------------------------------------------------------- real terraform plans
 
 # Produced by tests/fixtures/plans/generate.py: terraform 1.11 + AWS provider 5.100.0
@@ -518,17 +877,23 @@ def test_stack_initial_create_is_all_adds_and_fits():
     assert "[!CAUTION]" not in body
 
 
-def test_stack_no_changes_after_apply_is_one_line():
+def test_stack_no_changes_after_apply_says_so_and_keeps_refresh_noise_collapsed():
     inputs = real_stack("no-changes")
     resources = inputs.plan["resource_changes"]
     assert resources and {tuple(r["change"]["actions"]) for r in resources} == {("no-op",)}
-    assert pc.render(inputs).splitlines() == [
+    # Reading back after apply fills in tags = {}, inline policies, ...: Terraform's own UI
+    # shows none of it for a plan without changes; the comment lists it collapsed.
+    assert len(inputs.plan["resource_drift"]) == 35
+    body = pc.render(inputs)
+    lines = body.splitlines()
+    assert lines[:3] == [
         pc.MARKER,
         "",
         "✅ **Terraform plan: no changes.** The infrastructure matches the configuration.",
-        "",
-        f"[Workflow run]({RUN_URL})",
     ]
+    assert lines[4].startswith("<details><summary>ℹ️ 35 object(s) read back differently")
+    assert "- `aws_iam_role.app`" in body
+    assert lines[-1] == f"[Workflow run]({RUN_URL})"
 
 
 def test_stack_destroy_names_the_subscription():

@@ -9,8 +9,21 @@
         (a log as a fenced block for $GITHUB_STEP_SUMMARY; the fence outlasts the text's own)
 
 The rendered body always stays under GitHub's 65,536-character limit: the plan
-text is cut first, then the resource table, then long check lists; the verdict,
-counts and destroy/replace warnings are never cut. Standard library only.
+text is cut first, then the resource rows, then long check lists; the verdict,
+counts (also per resource type), destroy/replace warnings, failed conditions and
+drift are never cut (the last two are bounded). A plan of more than a few dozen
+resources is grouped by action and resource type, each group's rows in natural
+address order, long groups collapsed in <details>. Standard library only.
+
+What the plan JSON holds is documented in Terraform's "JSON Output Format"
+(https://developer.hashicorp.com/terraform/internals/json-format), Plan
+Representation: "errored" (planning failed; the actions planned before the
+failure may still be listed), "resource_drift" (changes detected outside
+Terraform, same shape as "resource_changes"), "relevant_attributes" (what fed
+the planned changes, to filter the drift) and "checks" (Checks Representation:
+status pass/fail/error/unknown per checkable object and per instance, failure
+messages in "problems"). Terraform 1.2 wrote "condition_results" instead; both
+are read.
 """
 
 from __future__ import annotations
@@ -65,6 +78,63 @@ class InputError(Exception):
     """An input file is missing or malformed; the message says which and how to fix it."""
 
 
+# ------------------------------------------------------------------ natural address order
+
+# One step of an address: `.name`, `[0]` or `["key"]` (Terraform escapes `"` and `\` in keys).
+_ADDR_STEP = re.compile(r'\.?([^.\["]+)|\[(\d+)\]|\["((?:[^"\\]|\\.)*)"\]')
+_MODE_RANK = {"managed": 0, "data": 1, "ephemeral": 2}
+_UNPARSED = 9
+
+
+def _instance_key(key: int | str | None) -> tuple[int, int, str]:
+    """Comparable form of an instance key: none < numbers (by value) < strings."""
+    if key is None:
+        return (0, 0, "")
+    if isinstance(key, int):
+        return (1, key, "")
+    return (2, 0, key)
+
+
+def address_key(address: str) -> tuple[Any, ...]:
+    """Natural sort key of a resource instance address.
+
+    Module path first, step by step (the root module before any module, `module.a[2]` before
+    `module.a[10]`), then mode, type, name and instance key; numeric keys compare as numbers,
+    string keys as strings. An address that does not parse sorts after the others, as text.
+    """
+    unparsed = ((), _UNPARSED, address, "", _instance_key(None), address)
+    steps: list[list[Any]] = []  # [name, key]
+    pos = 0
+    while pos < len(address):
+        m = _ADDR_STEP.match(address, pos)
+        if m is None:
+            return unparsed
+        name, number, text = m.groups()
+        if name is not None:
+            steps.append([name, None])
+        elif not steps or steps[-1][1] is not None:
+            return unparsed
+        else:
+            steps[-1][1] = int(number) if number is not None else text
+        pos = m.end()
+    module: list[tuple[str, tuple[int, int, str]]] = []
+    while len(steps) > 2 and steps[0] == ["module", None]:
+        module.append((steps[1][0], _instance_key(steps[1][1])))
+        steps = steps[2:]
+    mode = "managed"
+    if len(steps) == 3 and steps[0][0] in _MODE_RANK and steps[0][1] is None:
+        mode = steps.pop(0)[0]
+    if len(steps) != 2 or steps[0][1] is not None:
+        return (tuple(module), *unparsed[1:])
+    (rtype, _), (name, key) = steps
+    return (tuple(module), _MODE_RANK[mode], rtype, name, _instance_key(key), address)
+
+
+def address_type(address: str) -> str:
+    key = address_key(address)
+    return key[2] if key[1] != _UNPARSED else "?"
+
+
 # --------------------------------------------------------------------------- model
 
 
@@ -72,6 +142,7 @@ class InputError(Exception):
 class ResourceChange:
     address: str
     categories: tuple[str, ...]
+    resource_type: str = ""
     previous_address: str | None = None
     import_id: str | None = None
     reason: str | None = None
@@ -95,12 +166,38 @@ class ResourceChange:
         return "; ".join(parts)
 
 
+@dataclass(frozen=True)
+class Drift:
+    """A resource_drift entry: an object that changed outside Terraform since the last apply."""
+
+    address: str
+    action: str  # "changed", "deleted", or Terraform's actions joined by "/"
+    relevant: bool  # it fed a planned change (relevant_attributes) or is itself being changed
+
+    def label(self) -> str:
+        return code(self.address) + ("" if self.action == "changed" else f" ({self.action})")
+
+
+@dataclass(frozen=True)
+class FailedCondition:
+    """A precondition, postcondition, check block or variable validation that did not pass."""
+
+    what: str  # "check block", "resource condition", "precondition", ...
+    address: str
+    status: str  # "fail": evaluated to false; "error": the condition could not be evaluated
+    messages: tuple[str, ...] = ()
+
+
 @dataclass
 class PlanSummary:
     changes: list[ResourceChange] = field(default_factory=list)
     output_changes: list[str] = field(default_factory=list)
-    drifted: list[str] = field(default_factory=list)
+    drift: list[Drift] = field(default_factory=list)
+    failed_conditions: list[FailedCondition] = field(default_factory=list)
+    unknown_conditions: int = 0
     errored: bool = False
+    complete: bool = True
+    listed_resources: int = 0  # resource_changes entries, no-ops included
 
     def count(self, category: str) -> int:
         return sum(category in c.categories for c in self.changes)
@@ -108,6 +205,26 @@ class PlanSummary:
     @property
     def destructive(self) -> list[ResourceChange]:
         return [c for c in self.changes if c.primary in ("destroy", "replace")]
+
+    @property
+    def refresh_only(self) -> bool:
+        """Drift but no resource_changes at all: a refresh-only plan. Terraform never plans
+        resource changes in that mode, while any other plan lists every resource instance,
+        no-ops included (terraform/internal/terraform/context_plan.go, refreshOnlyPlan)."""
+        return bool(self.drift) and not self.listed_resources
+
+    @property
+    def drifted(self) -> list[Drift]:
+        """Outside changes named on top: all of them in a refresh-only plan; in another plan
+        the ones relevant to a planned change (none when nothing changes, like Terraform's UI)."""
+        if self.refresh_only:
+            return list(self.drift)
+        return [d for d in self.drift if d.relevant and self.changes]
+
+    @property
+    def other_drift(self) -> list[Drift]:
+        named = self.drifted
+        return [d for d in self.drift if d not in named]
 
 
 def categorize(actions: list[str], importing: bool, moved: bool) -> tuple[str, ...]:
@@ -150,7 +267,10 @@ def parse_plan(plan: dict[str, Any]) -> PlanSummary:
             "the plan JSON is not `terraform show -json PLANFILE` output (no format_version); "
             "produce it with `terraform show -json build/terraform.tfplan > build/plan.json`"
         )
-    summary = PlanSummary(errored=bool(plan.get("errored")))
+    summary = PlanSummary(
+        errored=bool(plan.get("errored")), complete=plan.get("complete") is not False
+    )
+    summary.listed_resources = len(plan.get("resource_changes") or [])
     for rc in plan.get("resource_changes") or []:
         if rc.get("mode") == "data":
             continue  # data sources are read, never changed
@@ -165,6 +285,7 @@ def parse_plan(plan: dict[str, Any]) -> PlanSummary:
             ResourceChange(
                 address=rc.get("address", "?"),
                 categories=cats,
+                resource_type=str(rc.get("type") or address_type(rc.get("address", "?"))),
                 previous_address=prev if moved else None,
                 import_id=(importing or {}).get("id", "") if importing is not None else None,
                 reason=REASONS.get(rc.get("action_reason", "")),
@@ -174,16 +295,78 @@ def parse_plan(plan: dict[str, Any]) -> PlanSummary:
     for name, oc in sorted((plan.get("output_changes") or {}).items()):
         if (oc.get("actions") or ["no-op"]) != ["no-op"]:
             summary.output_changes.append(name)
-    # Like Terraform's own UI, report outside changes only when they feed a planned change;
-    # providers normalise many attributes on refresh and the rest is noise.
+    # Outside changes that fed a planned change (relevant_attributes, which Terraform's own UI
+    # filters by) or hit an object that is being changed anyway are named on top; the rest
+    # (often attributes a provider normalised on refresh) is counted and listed collapsed.
+    # With nothing planned, all drift is named: it is what a drift check is looking for.
     relevant = {ra.get("resource") for ra in plan.get("relevant_attributes") or []}
+    relevant |= {c.address for c in summary.changes}
     for rd in plan.get("resource_drift") or []:
-        changed = (rd.get("change", {}).get("actions") or ["no-op"]) != ["no-op"]
-        if changed and rd.get("address") in relevant:
-            summary.drifted.append(rd.get("address", "?"))
+        actions = (rd.get("change") or {}).get("actions") or ["no-op"]
+        if actions == ["no-op"]:
+            continue  # moved without other changes: the move shows in the planned changes
+        address = str(rd.get("address", "?"))
+        action = {("update",): "changed", ("delete",): "deleted"}.get(
+            tuple(actions), "/".join(map(str, actions))
+        )
+        summary.drift.append(Drift(address, action, address in relevant))
+    summary.drift.sort(key=lambda d: address_key(d.address))
+    parse_conditions(plan, summary)
     rank = {c: i for i, c in enumerate(CATEGORY_ORDER)}
-    summary.changes.sort(key=lambda c: (rank[c.primary], c.address))
+    summary.changes.sort(key=lambda c: (rank[c.primary], c.resource_type, address_key(c.address)))
     return summary
+
+
+CHECK_KINDS = {
+    "resource": "resource condition",
+    "output_value": "output precondition",
+    "check": "check block",
+    "var": "variable validation",
+}
+CONDITION_TYPES = {  # Terraform 1.2's condition_results
+    "ResourcePrecondition": "precondition",
+    "ResourcePostcondition": "postcondition",
+    "OutputPrecondition": "output precondition",
+}
+
+
+def parse_conditions(plan: dict[str, Any], summary: PlanSummary) -> None:
+    """Failed conditions from "checks" (Terraform 1.3+), else from 1.2's "condition_results".
+
+    Checks Representation (json-format): list the instances; an object without instances
+    stands for itself (an error kept Terraform from expanding it). "unknown" means the
+    condition is decided only during apply, which is not a failure.
+    """
+    failed = summary.failed_conditions
+    if "checks" in plan:
+        for static in plan.get("checks") or []:
+            addr = static.get("address") or {}
+            what = CHECK_KINDS.get(addr.get("kind"), str(addr.get("kind") or "check"))
+            display = str(addr.get("to_display") or addr.get("name") or "?")
+            instances = static.get("instances") or [{"status": static.get("status")}]
+            for inst in instances:
+                status = inst.get("status")
+                where = str((inst.get("address") or {}).get("to_display") or display)
+                if status in ("fail", "error"):
+                    messages = tuple(str(p.get("message", "")) for p in inst.get("problems") or [])
+                    failed.append(FailedCondition(what, where, status, messages))
+                elif status == "unknown":
+                    summary.unknown_conditions += 1
+        return
+    for cr in plan.get("condition_results") or []:
+        kind = str(cr.get("condition_type") or "condition")
+        if cr.get("unknown"):
+            summary.unknown_conditions += 1
+        elif cr.get("result") is False:
+            message = cr.get("error_message")
+            failed.append(
+                FailedCondition(
+                    CONDITION_TYPES.get(kind, kind),
+                    str(cr.get("address", "?")),
+                    "fail",
+                    (str(message),) if message else (),
+                )
+            )
 
 
 # --------------------------------------------------------------------- other inputs
@@ -385,16 +568,154 @@ def warnings_section(summary: PlanSummary) -> str:
     return "\n".join(out)
 
 
-def table_section(changes: list[ResourceChange], limit: int | None = None) -> str:
-    rows = changes if limit is None else changes[:limit]
-    out = ["#### Changed resources", "", "| Action | Resource | Note |", "| --- | --- | --- |"]
-    for c in rows:
-        action = " + ".join(ACTION_LABEL[cat] for cat in c.categories)
-        out.append(f"| {action} | {code(c.address)} | {c.note()} |")
-    if limit is not None and limit < len(changes):
+# A plan up to this many changed resources is one flat table; a bigger one is grouped.
+FLAT_TABLE_MAX_ROWS = 30
+# Groups up to this many rows are open; longer ones are collapsed.
+OPEN_GROUP_MAX_ROWS = 10
+# Failed conditions and drifted objects are named on top, up to this many each.
+HEAD_LIST_MAX = 50
+
+ROW_HEADER = ["| Action | Resource | Note |", "| --- | --- | --- |"]
+
+
+def _row(c: ResourceChange) -> str:
+    action = " + ".join(ACTION_LABEL[cat] for cat in c.categories)
+    return f"| {action} | {code(c.address)} | {c.note()} |"
+
+
+def group_changes(changes: list[ResourceChange]) -> list[tuple[str, str, list[ResourceChange]]]:
+    """(primary action, resource type, rows) in the order of ``changes`` (parse_plan's)."""
+    groups: dict[tuple[str, str], list[ResourceChange]] = {}
+    for c in changes:
+        groups.setdefault((c.primary, c.resource_type), []).append(c)
+    return [(cat, rtype, rows) for (cat, rtype), rows in groups.items()]
+
+
+def resources_section(changes: list[ResourceChange], limit: int | None = None) -> str:
+    """The changed resources; ``limit`` caps the rows listed (the counts stay whole).
+
+    Up to FLAT_TABLE_MAX_ROWS: one table. Bigger plans: a count per action and resource type,
+    then one block per action listing its rows by type and natural address, collapsed when
+    longer than OPEN_GROUP_MAX_ROWS (destroy/replace are also named in the warnings on top).
+    """
+    out = ["#### Changed resources", ""]
+    left = len(changes) if limit is None else limit
+    listed = 0
+    if len(changes) <= FLAT_TABLE_MAX_ROWS:
+        rows = changes[:left]
+        out += ROW_HEADER + [_row(c) for c in rows]
+        listed = len(rows)
+    else:
+        groups = group_changes(changes)
+        out += ["| Action | Resource type | Count |", "| --- | --- | --- |"]
+        out += [
+            f"| {ACTION_LABEL[cat]} | {code(rtype)} | {len(rows)} |" for cat, rtype, rows in groups
+        ]
+        by_action: dict[str, list[ResourceChange]] = {}
+        for c in changes:
+            by_action.setdefault(c.primary, []).append(c)
+        for cat, rows in by_action.items():
+            shown = rows[:left]
+            if not shown:
+                break
+            left -= len(shown)
+            listed += len(shown)
+            types = len({c.resource_type for c in rows})
+            title = f"{ACTION_LABEL[cat]}: {len(rows)} resource(s) of {types} type(s)"
+            if len(shown) < len(rows):
+                title += f", first {len(shown)} listed"
+            opener = "<details open>" if len(rows) <= OPEN_GROUP_MAX_ROWS else "<details>"
+            out += ["", f"{opener}<summary>{title}</summary>", "", *ROW_HEADER]
+            out += [_row(c) for c in shown]
+            out += ["", "</details>"]
+    if listed < len(changes):
         out.append("")
-        out.append(f"_{len(changes) - limit} more row(s) cut to fit GitHub's comment size limit._")
+        out.append(f"_{len(changes) - listed} more row(s) cut to fit GitHub's comment size limit._")
     return "\n".join(out)
+
+
+def _bounded(items: list[str], limit: int = HEAD_LIST_MAX) -> list[str]:
+    more = len(items) - limit
+    return items[:limit] + ([f"… and {more} more"] if more > 0 else [])
+
+
+def _clip(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def conditions_section(summary: PlanSummary) -> str:
+    """Failed preconditions, postconditions, check blocks and validations (bounded)."""
+    failed = summary.failed_conditions
+    if not failed:
+        return ""
+    out = [
+        "#### Failed conditions",
+        "",
+        f"❌ **{len(failed)} condition(s) did not pass.**"
+        + (
+            f" {summary.unknown_conditions} more can only be evaluated during apply."
+            if summary.unknown_conditions
+            else ""
+        ),
+        "",
+    ]
+    items = []
+    for f in failed:
+        line = f"{f.what} {code(f.address)}"
+        if f.status == "error":
+            line += " could not be evaluated (see the error)"
+        if f.messages:
+            line += " — " + "; ".join(prose(_clip(m)) for m in f.messages)
+        items.append(line)
+    out += [f"- {item}" for item in _bounded(items)]
+    return "\n".join(out)
+
+
+def drift_section(summary: PlanSummary) -> str:
+    """Objects changed outside Terraform: the ones that matter named, the rest collapsed."""
+    named, others = summary.drifted, summary.other_drift
+    out = []
+    if named:
+        shown = named[:20]
+        more = f" and {len(named) - 20} more" if len(named) > 20 else ""
+        line = (
+            f"ℹ️ {len(named)} object(s) changed outside Terraform since the last apply: "
+            + ", ".join(d.label() for d in shown)
+            + more
+        )
+        if summary.refresh_only:
+            line += (
+                ". This is a refresh-only plan: applying it records these values in the state "
+                "and changes no infrastructure."
+            )
+        out.append(line)
+    if others:
+        if summary.changes:
+            title = (
+                f"ℹ️ {len(others)} other object(s) changed outside Terraform without affecting "
+                "this plan"
+            )
+        else:
+            title = (
+                f"ℹ️ {len(others)} object(s) read back differently from the last apply (changed "
+                "outside Terraform, or filled in by the provider); the configuration does not "
+                "depend on the difference, so nothing is planned"
+            )
+        items = [f"- {d.label()}" for d in others]
+        out.append(
+            f"<details><summary>{title}</summary>\n\n"
+            + "\n".join(_bounded(items))
+            + "\n\n</details>"
+        )
+    return "\n\n".join(out)
+
+
+def error_block(text: str | None) -> str:
+    errors = extract_errors(text or "")
+    if not errors:
+        return ""
+    fence = fence_for(errors)
+    return f"{fence}text\n{errors}\n{fence}"
 
 
 def checkov_section(result: CheckovResult, limit: int | None = None) -> str:
@@ -465,24 +786,45 @@ class Inputs:
 
 
 def render(inputs: Inputs, budget: int = DEFAULT_BUDGET) -> str:
-    """Build the comment. Cuts, in order: plan text, resource table, check lists."""
+    """Build the comment. Cuts, in order: plan text, resource rows, check lists."""
     checkov = inputs.checkov
     tests = inputs.tests
     run_link = f"\n\n[Workflow run]({inputs.run_url})" if inputs.run_url else ""
 
-    if inputs.plan is None or (
-        inputs.plan.get("errored") and not inputs.plan.get("resource_changes")
-    ):
-        return _render_failed(inputs, budget)
-
+    if inputs.plan is None:
+        return _render_failed(inputs, budget, None)
     summary = parse_plan(inputs.plan)
+    if summary.errored and not summary.changes:
+        return _render_failed(inputs, budget, summary)
+
     head = [MARKER]
+    incomplete = (
+        "ℹ️ This plan is incomplete: Terraform deferred some changes, so plan again after "
+        "applying it."
+    )
     if not summary.changes and not summary.output_changes:
-        head.append(
-            "✅ **Terraform plan: no changes.** The infrastructure matches the configuration."
-        )
+        if summary.failed_conditions:
+            head.append("⚠️ **Terraform plan: no changes.** Some conditions did not pass.")
+        elif summary.refresh_only:
+            head.append(
+                "ℹ️ **Terraform plan: no changes.** Objects changed outside Terraform (below); "
+                "nothing is planned to undo them."
+            )
+        else:
+            head.append(
+                "✅ **Terraform plan: no changes.** The infrastructure matches the configuration."
+            )
+        if not summary.complete:
+            head.append(incomplete)
+        head += [s for s in (conditions_section(summary), drift_section(summary)) if s]
         return _fit_extras(head, checkov, tests, budget, suffix=run_link)
 
+    if summary.errored:
+        head.append(
+            "❌ **Terraform plan errored.** Terraform planned the changes below and then stopped "
+            "with an error: this plan cannot be applied, and it may be missing changes that "
+            "come after the error. Fix the error and push again."
+        )
     destructive = bool(summary.destructive)
     icon = "⚠️" if destructive else "📝"
     if summary.changes:
@@ -493,19 +835,21 @@ def render(inputs: Inputs, budget: int = DEFAULT_BUDGET) -> str:
     else:
         verdict = "📝 **Terraform plan: only output values change.**"
     head.append(verdict)
+    if not summary.complete and not summary.errored:
+        head.append(incomplete)
     warning = warnings_section(summary)
     if warning:
         head.append(warning)
+    if summary.errored:
+        head.append(error_block(inputs.plan_text) or _no_error_text(inputs))
+    conditions = conditions_section(summary)
+    if conditions:
+        head.append(conditions)
     if summary.output_changes:
         head.append("Outputs changing: " + ", ".join(code(n) for n in summary.output_changes))
-    if summary.drifted:
-        shown = summary.drifted[:20]
-        more = f" and {len(summary.drifted) - 20} more" if len(summary.drifted) > 20 else ""
-        head.append(
-            f"ℹ️ {len(summary.drifted)} object(s) changed outside Terraform since the last apply: "
-            + ", ".join(code(a) for a in shown)
-            + more
-        )
+    drift = drift_section(summary)
+    if drift:
+        head.append(drift)
 
     text_lines, dropped = clean_plan_text(inputs.plan_text) if inputs.plan_text else ([], 0)
     cut_notes: list[str] = []
@@ -514,7 +858,7 @@ def render(inputs: Inputs, budget: int = DEFAULT_BUDGET) -> str:
         parts = list(head)
         parts += _extras(checkov, tests, check_limit, check_limit)
         if summary.changes:
-            parts.append(table_section(summary.changes, table_limit))
+            parts.append(resources_section(summary.changes, table_limit))
         if text_lines and text_limit != 0:
             shown = text_lines if text_limit is None else text_lines[:text_limit]
             title = (
@@ -631,16 +975,38 @@ def _emergency_cut(body: str, run_url: str | None, budget: int) -> str:
     return body + note
 
 
-def _render_failed(inputs: Inputs, budget: int) -> str:
+def _no_error_text(inputs: Inputs) -> str:
+    """What to say about an errored plan JSON whose plan text names no `Error:`."""
+    if (inputs.plan_text or "").strip():
+        return (
+            "The plan output below names no `Error:`; the error is in the log of the plan "
+            f"step, see {where_full_plan(inputs.run_url)}."
+        )
+    return (
+        "No plan output came with the plan JSON; the error is in the log of the plan step, "
+        f"see {where_full_plan(inputs.run_url)}."
+    )
+
+
+def _render_failed(inputs: Inputs, budget: int, summary: PlanSummary | None) -> str:
+    """A plan that produced no JSON (``summary`` None), or a JSON that says it errored."""
     text = inputs.plan_text or ""
-    errors = extract_errors(text)
-    parts = [
-        MARKER,
-        "❌ **Terraform plan failed.** Nothing was planned; fix the error below and push again.",
-    ]
+    parts = [MARKER]
+    if summary is None:
+        parts.append(
+            "❌ **Terraform plan failed.** Nothing was planned; fix the error below and push again."
+        )
+    else:
+        parts.append(
+            "❌ **Terraform plan failed.** Planning ran and stopped with an error (the plan "
+            "JSON is marked `errored`), so there is nothing to apply; fix the error below and "
+            "push again."
+        )
+    errors = error_block(text)
     if errors:
-        fence = fence_for(errors)
-        parts.append(f"{fence}text\n{errors}\n{fence}")
+        parts.append(errors)
+    elif summary is not None:
+        parts.append(_no_error_text(inputs))
     elif text.strip():
         parts.append("The plan output names no `Error:`; see the output below.")
     else:
@@ -649,6 +1015,8 @@ def _render_failed(inputs: Inputs, budget: int) -> str:
             "as planning "
             f"(check the init step in {where_full_plan(inputs.run_url)})."
         )
+    if summary is not None:
+        parts += [s for s in (conditions_section(summary), drift_section(summary)) if s]
     parts += _extras(inputs.checkov, inputs.tests, None, None)
     lines, dropped = clean_plan_text(text) if text.strip() else ([], 0)
     run_link = f"\n\n[Workflow run]({inputs.run_url})" if inputs.run_url else ""
