@@ -637,8 +637,8 @@ def test_errored_plan_without_plan_text_points_at_the_log(plan):
     body = render(plan, run_url=RUN_URL)
     assert "❌ **Terraform plan failed.** Planning ran" in body
     assert (
-        "No plan output came with the plan JSON; the error is in the log of the plan step, "
-        f"see the [job summary of this run]({RUN_URL})." in body
+        "No plan output came with the plan JSON; the error is in the log of the plan step "
+        f"of [the workflow run]({RUN_URL})." in body
     )
     for phrase in NEVER_SAY_NO_PLAN:
         assert phrase not in body.lower()

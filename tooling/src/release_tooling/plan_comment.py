@@ -977,14 +977,16 @@ def _emergency_cut(body: str, run_url: str | None, budget: int) -> str:
 
 def _no_error_text(inputs: Inputs) -> str:
     """What to say about an errored plan JSON whose plan text names no `Error:`."""
+    # The job summary holds the plan text when there is one, so point at the step's log.
+    run = f"[the workflow run]({inputs.run_url})" if inputs.run_url else "the workflow run"
     if (inputs.plan_text or "").strip():
         return (
             "The plan output below names no `Error:`; the error is in the log of the plan "
-            f"step, see {where_full_plan(inputs.run_url)}."
+            f"step of {run}."
         )
     return (
-        "No plan output came with the plan JSON; the error is in the log of the plan step, "
-        f"see {where_full_plan(inputs.run_url)}."
+        "No plan output came with the plan JSON; the error is in the log of the plan step "
+        f"of {run}."
     )
 
 
