@@ -570,7 +570,7 @@ def warnings_section(summary: PlanSummary) -> str:
 
 # A plan up to this many changed resources is one flat table; a bigger one is grouped.
 FLAT_TABLE_MAX_ROWS = 30
-# Groups up to this many rows are open; longer ones are collapsed.
+# In a grouped listing, an action with up to this many rows is open; a longer one is collapsed.
 OPEN_GROUP_MAX_ROWS = 10
 # Failed conditions and drifted objects are named on top, up to this many each.
 HEAD_LIST_MAX = 50
