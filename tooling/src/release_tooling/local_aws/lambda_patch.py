@@ -3,7 +3,8 @@
 Patched at the narrowest point: LambdaBackend.invoke, which every Invoke reaches (SDK calls from
 Lambdas, Step Functions' lambda:invoke integration, CodeDeploy hooks), resolves the qualifier with
 alias routing weights and hands the chosen version to LambdaRuntime. LambdaFunction.invoke (the
-legacy InvokeAsync path) is routed to the same code.
+legacy InvokeAsync path) is routed to the same code. Every invocation puts the AWS/Lambda metrics
+Lambda sends into CloudWatch (metrics.py).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 from moto.awslambda.exceptions import LambdaClientError
 from moto.awslambda.models import LambdaBackend, LambdaFunction
 
+from . import metrics
 from .faults import FaultRegistry, FaultRule
 from .lambda_runtime import FunctionSpec, InvocationResult, LambdaRuntime, error_payload
 
@@ -122,15 +124,25 @@ class LambdaInvoker:
         if fault is not None and fault.action == "service-error":
             raise LambdaServiceException(f"{fault.error_message} (fault {fault.name})")
         if fault is not None and fault.action == "error":
-            return _injected_error(spec, fault)
-        result = self.runtime.invoke(
-            spec,
-            fn.code_bytes,
-            raw,
-            invoked_arn=invoked_arn,
-            hang=fault is not None and fault.action == "hang",
+            result = _injected_error(spec, fault)
+        else:
+            result = self.runtime.invoke(
+                spec,
+                fn.code_bytes,
+                raw,
+                invoked_arn=invoked_arn,
+                hang=fault is not None and fault.action == "hang",
+            )
+            _save_logs(fn, result.logs)
+        metrics.record_invocation(
+            fn.account_id,
+            fn.region,
+            fn.function_name,
+            qualifier,
+            result.executed_version,
+            result.function_error is not None,
+            result.duration_ms,
         )
-        _save_logs(fn, result.logs)
         return result
 
     def backend_invoke(
