@@ -16,6 +16,7 @@ import string
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
@@ -195,6 +196,8 @@ class Environment(Protocol):
     def trip_alarms(self, names: list[str], reason: str) -> None: ...
     def invoke_hook(self, function_name: str, payload: dict) -> None: ...
     def injected_alarms(self, group_name: str) -> list[str]: ...
+    # Users' traffic to the alias while it shifts (traffic.py); returns what stops it, or None.
+    def start_traffic(self, spec: AppSpec) -> Callable[[], None] | None: ...
 
 
 @dataclass
@@ -248,6 +251,7 @@ class DeploymentRun:
         self.lock = threading.RLock()
         self._wake = threading.Event()
         self.shifted = False
+        self._stop_traffic: Callable[[], None] | None = None
         self.thread = threading.Thread(
             target=self._run, name=f"codedeploy-{deployment_id}", daemon=True
         )
@@ -447,6 +451,7 @@ class DeploymentRun:
                     )
                 if not self.shifted:
                     self.shifted = True
+                    self._stop_traffic = self.env.start_traffic(spec)
                     injected = self.env.injected_alarms(self.group.name)
                     if injected:
                         self.env.trip_alarms(
@@ -484,6 +489,9 @@ class DeploymentRun:
 
     def _finish(self, status: str, code: str | None, message: str | None, rollback: bool) -> None:
         # Caller holds self.lock.
+        if self._stop_traffic is not None:
+            self._stop_traffic()
+            self._stop_traffic = None
         self.complete_time = datetime.now(UTC)
         self.status = status
         if code:

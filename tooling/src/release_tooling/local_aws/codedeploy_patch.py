@@ -13,6 +13,7 @@ import json
 import logging
 import threading
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from moto.awslambda.models import lambda_backends
@@ -22,6 +23,7 @@ from moto.codedeploy import responses as cd_responses
 from moto.codedeploy.exceptions import CodeDeployException
 from moto.core.responses import ActionResult, EmptyResult
 
+from . import traffic
 from .codedeploy import (
     PREDEFINED_CONFIGS,
     DeploymentConfigError,
@@ -114,6 +116,37 @@ class MotoEnvironment:
 
     def injected_alarms(self, group_name: str) -> list[str]:
         return self.faults.alarms_for_deployment(group_name)
+
+    def start_traffic(self, spec) -> Callable[[], None] | None:
+        """Users' calls to the alias while it shifts (traffic.py), from the new version's checks."""
+        if spec.alias not in traffic.TRAFFIC_ALIASES:
+            return None
+        label = f"{spec.function_name}:{spec.alias}"
+        code = self._lambda.get_function(spec.function_name, spec.target_version).code_bytes
+        try:
+            checks = traffic.load_checks(code)
+        except traffic.SmokeChecksError as exc:
+            log.warning("no synthetic traffic to %s: %s", label, exc)
+            return None
+        if checks is None:
+            log.info(
+                "no synthetic traffic to %s: version %s has no %s in its package",
+                label,
+                spec.target_version,
+                traffic.CHECKS_FILE,
+            )
+            return None
+
+        router = traffic.ProportionalRouter()
+
+        def send(event: dict) -> tuple[str, str | None, bytes]:
+            alias = self._lambda.get_alias(spec.alias, spec.function_name)
+            version = router.choose(str(alias.function_version), alias.routing_config)
+            fn = self._lambda.get_function(spec.function_name, version)
+            result = self.invoker.run(fn, spec.alias, json.dumps(event).encode())
+            return result.executed_version, result.function_error, result.payload
+
+        return traffic.CanaryTraffic(label, checks, send).start().stop
 
     def invoke_hook(self, function_name: str, payload: dict) -> None:
         # CodeDeploy invokes hooks asynchronously; a hook reports back with
