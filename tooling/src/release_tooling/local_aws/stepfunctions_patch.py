@@ -1,18 +1,23 @@
 """Step Functions calls the Terraform AWS provider makes and moto lacks, answered like AWS.
 
-Also switches moto to executing state machines (its parser backend) so executions really run.
+Also switches moto to executing state machines (its parser backend) so executions really run,
+and emits the "Step Functions Execution Status Change" events AWS sends to EventBridge.
 """
 
 from __future__ import annotations
+
+import logging
 
 from moto.core.config import default_user_config
 from moto.core.responses import ActionResult
 from moto.stepfunctions import responses as sfn_responses
 from moto.stepfunctions.exceptions import ValidationException
 
+from . import events_patch
 from .asl_validation import moto_grammar_check, validate_definition
 
 MAX_RESULTS = 100
+log = logging.getLogger("local_aws.stepfunctions")
 
 
 def validate_state_machine_definition(self) -> ActionResult:
@@ -136,8 +141,87 @@ def install_lambda_error_names() -> None:
     )
 
 
+STATUS_CHANGE = "Step Functions Execution Status Change"
+
+
+def _millis(value) -> int | None:
+    return int(value.timestamp() * 1000) if value is not None else None
+
+
+def status_change_detail(execution) -> dict:
+    """The detail of a Step Functions Execution Status Change event for `execution`.
+
+    Fields as in "AWS Step Functions events" (EventBridge Events Reference) and "Automating Step
+    Functions event delivery with EventBridge" (Step Functions Developer Guide): the ARNs, name
+    and status, startDate/stopDate in epoch milliseconds, input and output as JSON strings (output
+    only for SUCCEEDED), error and cause of a failed execution.
+    """
+    from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
+    from moto.stepfunctions.parser.backend.state_machine import StateMachineVersion
+
+    machine = execution.state_machine
+    versioned = isinstance(machine, StateMachineVersion)
+    status = execution.exec_status.value if execution.exec_status is not None else "RUNNING"
+    return {
+        "executionArn": execution.exec_arn,
+        "stateMachineArn": machine.source_arn if versioned else machine.arn,
+        "stateMachineVersionArn": machine.arn if versioned else None,
+        "stateMachineAliasArn": None,
+        "name": execution.name,
+        "status": status,
+        "startDate": _millis(execution.start_date),
+        "stopDate": _millis(execution.stop_date),
+        "input": to_json_str(execution.input_data, separators=(",", ":")),
+        "output": (
+            to_json_str(execution.output, separators=(",", ":")) if status == "SUCCEEDED" else None
+        ),
+        "inputDetails": {"included": True},
+        "outputDetails": {"included": True} if status == "SUCCEEDED" else None,
+        "error": execution.error,
+        "cause": execution.cause,
+    }
+
+
+def emit_status_change(execution) -> None:
+    """Step Functions sends a status change to the default bus when an execution starts and ends."""
+    try:
+        events_patch.service_event(
+            execution.account_id,
+            execution.region_name,
+            "aws.states",
+            STATUS_CHANGE,
+            status_change_detail(execution),
+            [execution.exec_arn],
+        )
+    except Exception:  # noqa: BLE001 - the event is best effort on AWS too; never fail the execution
+        log.exception("could not emit the status change of %s", execution.exec_arn)
+
+
+def install_status_events() -> None:
+    from moto.stepfunctions.parser.backend import execution as parser_execution
+
+    comm_cls = parser_execution.BaseExecutionWorkerCommunication
+    if getattr(comm_cls, "_local_status_events", False):
+        return
+    original_terminated = comm_cls.terminated
+    original_start = parser_execution.Execution.start
+
+    def terminated(self) -> None:
+        original_terminated(self)
+        emit_status_change(self.execution)
+
+    def start(self) -> None:
+        emit_status_change(self)  # RUNNING, before the worker can end the execution
+        original_start(self)
+
+    comm_cls.terminated = terminated
+    comm_cls._local_status_events = True
+    parser_execution.Execution.start = start
+
+
 def install() -> None:
     install_lambda_error_names()
+    install_status_events()
     default_user_config.setdefault("stepfunctions", {})["execute_state_machine"] = True
     sfn_responses.StepFunctionResponse.validate_state_machine_definition = (
         validate_state_machine_definition
