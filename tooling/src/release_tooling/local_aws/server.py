@@ -26,6 +26,7 @@ from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from . import (
+    alarms,
     codedeploy_patch,
     codepipeline_patch,
     iam_enforcement,
@@ -147,6 +148,8 @@ class LocalAwsServer(ThreadedMotoServer):
         self.invoker = lambda_patch.LambdaInvoker(self.runtime, self.faults)
         self.engine = codedeploy_patch.DeploymentEngine(self.invoker, self.faults, minute_seconds)
         self.engine.authorize = self.role_authorizer
+        # CloudWatch evaluates the alarms on the metrics invocations emit, on CodeDeploy's clock.
+        self.alarm_evaluator = alarms.AlarmEvaluator(minute_seconds)
         self.info = {"pid": os.getpid(), "minute_seconds": minute_seconds, "iam": iam_mode}
 
     def role_authorizer(
@@ -202,6 +205,8 @@ class LocalAwsServer(ThreadedMotoServer):
         stepfunctions_patch.install()
         codepipeline_patch.install(authorizer=self.service_authorizer)
         s3_patch.install()
+        alarms.install(self.alarm_evaluator)
+        self.alarm_evaluator.start()
         super().start()
         host, port = self.get_host_and_port()
         self.endpoint_url = f"http://{host}:{port}"
