@@ -1,4 +1,5 @@
-"""`python -m release_tooling.local_aws serve --state-dir DIR [--port N] [--minute-seconds S]`."""
+"""`python -m release_tooling.local_aws serve --state-dir DIR [--port N] [--minute-seconds S]
+[--restore FILE]`."""
 
 from __future__ import annotations
 
@@ -35,6 +36,11 @@ def main(argv: list[str] | None = None) -> int:
         default=os.environ.get("LOCAL_IAM") or "enforce",
         help="IAM evaluation: enforce (default; LOCAL_IAM), audit (log, deny nothing) or off",
     )
+    run.add_argument(
+        "--restore",
+        type=Path,
+        help="start with the state a snapshot saved (exit 3, saying why, if it does not load)",
+    )
     args = parser.parse_args(argv)
     if args.minute_seconds <= 0:
         parser.error("--minute-seconds must be positive")
@@ -44,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    return serve(args.state_dir, args.port, args.minute_seconds, args.iam)
+    return serve(args.state_dir, args.port, args.minute_seconds, args.iam, args.restore)
 
 
 if __name__ == "__main__":

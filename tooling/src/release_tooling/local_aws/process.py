@@ -134,8 +134,12 @@ def start(
     python: str = sys.executable,
     timeout: float = 30.0,
     iam: str | None = None,
+    restore: Path | None = None,
 ) -> Endpoint:
-    """Start the endpoint as a detached background process and wait until it answers."""
+    """Start the endpoint as a detached background process and wait until it answers.
+
+    `restore`: a state file a snapshot saved; an endpoint that cannot load it exits (status 3)
+    and EndpointError carries its reason."""
     state_dir = Path(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
     (state_dir / "endpoint.json").unlink(missing_ok=True)
@@ -144,6 +148,8 @@ def start(
         cmd += ["--minute-seconds", str(minute_seconds)]
     if iam is not None:
         cmd += ["--iam", iam]
+    if restore is not None:
+        cmd += ["--restore", str(restore)]
     env = {
         k: v for k, v in os.environ.items() if not k.startswith("AWS_")
     }  # never real credentials
@@ -164,6 +170,9 @@ def start(
             tail = (state_dir / "endpoint.log").read_text(encoding="utf-8", errors="replace")[
                 -2000:
             ]
+            reason = [ln for ln in tail.splitlines() if ln.startswith("restore failed: ")]
+            if restore is not None and reason:
+                raise EndpointError(reason[-1])
             raise EndpointError(
                 f"the local endpoint exited with status {proc.returncode} while starting:\n{tail}"
             )

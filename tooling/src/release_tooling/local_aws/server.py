@@ -3,7 +3,8 @@
 `python -m release_tooling.local_aws serve --state-dir .local` (run by `release-tooling local up`)
 binds a free port on 127.0.0.1, writes `<state-dir>/endpoint.json` once it answers, and serves
 until SIGTERM/SIGINT.
-Besides the AWS APIs it answers a small control API under /_local_aws/ (health, fault rules).
+Besides the AWS APIs it answers a small control API under /_local_aws/ (health, fault rules,
+snapshot). `--restore FILE` starts it with the state a snapshot saved (backend_state.py).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 import logging
 import os
 import signal
+import sys
 import threading
 from pathlib import Path
 
@@ -27,8 +29,10 @@ from werkzeug.wrappers import Request, Response
 
 from . import (
     alarms,
+    backend_state,
     codedeploy_patch,
     codepipeline_patch,
+    events_patch,
     iam_enforcement,
     lambda_patch,
     s3_patch,
@@ -74,8 +78,11 @@ class GuardApp:
 class ControlApp:
     """WSGI middleware: /_local_aws/* is ours (with the per-run secret), the rest goes to moto."""
 
-    def __init__(self, moto_app, faults: FaultRegistry, info: dict, secret: str) -> None:
+    def __init__(
+        self, moto_app, faults: FaultRegistry, info: dict, secret: str, snapshot=None
+    ) -> None:
         self.moto_app, self.faults, self.info, self.secret = moto_app, faults, info, secret
+        self.snapshot = snapshot  # snapshot(path) -> summary; None: no snapshot route
 
     def __call__(self, environ, start_response):
         if not environ.get("PATH_INFO", "").startswith(CONTROL_PREFIX):
@@ -96,6 +103,16 @@ class ControlApp:
         path = request.path[len(CONTROL_PREFIX) :].strip("/")
         if path == "health" and request.method == "GET":
             return _json(200, {"status": "ok", **self.info})
+        if path == "snapshot" and request.method == "POST" and self.snapshot is not None:
+            try:
+                target = json.loads(request.get_data() or b"{}").get("path")
+                if not isinstance(target, str) or not Path(target).is_absolute():
+                    raise backend_state.SnapshotStateError(
+                        'the body must be {"path": "/absolute/file"}'
+                    )
+                return _json(200, self.snapshot(Path(target)))
+            except (ValueError, AttributeError, backend_state.SnapshotStateError) as exc:
+                return _json(409, {"error": str(exc)})
         if path == "faults":
             if request.method == "GET":
                 return _json(200, {"rules": self.faults.describe()})
@@ -127,9 +144,11 @@ class LocalAwsServer(ThreadedMotoServer):
         port: int = 0,
         minute_seconds: float = DEFAULT_MINUTE_SECONDS,
         iam_mode: str = "enforce",
+        restore: Path | None = None,
     ) -> None:
         super().__init__(ip_address="127.0.0.1", port=port, verbose=False)
         self.state_dir = Path(state_dir)
+        self.restore = restore
         self.faults = FaultRegistry()
         self.admin = iam_enforcement.new_admin_credentials()
         self.directory = iam_enforcement.Directory(self.admin, DEFAULT_ACCOUNT)
@@ -151,6 +170,26 @@ class LocalAwsServer(ThreadedMotoServer):
         # CloudWatch evaluates the alarms on the metrics invocations emit, on CodeDeploy's clock.
         self.alarm_evaluator = alarms.AlarmEvaluator(minute_seconds)
         self.info = {"pid": os.getpid(), "minute_seconds": minute_seconds, "iam": iam_mode}
+        # State the adapter keeps outside moto's backends, saved and restored with them by
+        # snapshots: name -> (get, set). A part that holds threads or open files must be idle
+        # when saved (see require_quiescent); moto's backends themselves are captured wholesale.
+        self.snapshot_parts: dict[str, tuple] = {
+            "codedeploy.custom_configs": (
+                lambda: self.engine.custom_configs,
+                self.engine.custom_configs.update,
+            ),
+            # Finished executions (CreatePipeline starts one, as AWS does); only finished ones
+            # are ever saved (require_quiescent).
+            "codepipeline.executions": (
+                lambda: codepipeline_patch.ENGINE.runs,
+                codepipeline_patch.ENGINE.runs.update,
+            ),
+            "events.failed_invocations": (
+                lambda: list(events_patch.FAILED_INVOCATIONS),
+                events_patch.FAILED_INVOCATIONS.extend,
+            ),
+        }
+        self.info["restored"] = False
 
     def role_authorizer(
         self,
@@ -181,6 +220,41 @@ class LocalAwsServer(ThreadedMotoServer):
         """What the Lambda service gives a function: its execution role's temporary credentials."""
         return self.directory.credentials_for_role(role_arn, function_name, region).as_env()
 
+    def require_quiescent(self) -> None:
+        """A snapshot is taken only when no deployment, pipeline execution or Step Functions
+        execution is running: their threads and half-done work cannot be carried over."""
+        busy = [f"CodeDeploy deployment {i}" for i, run in self.engine.runs.items() if run.active]
+        for runs in codepipeline_patch.ENGINE.runs.values():
+            busy += [f"pipeline execution {r.execution_id}" for r in runs if not r.done.is_set()]
+        from moto.stepfunctions.models import stepfunctions_backends
+        from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+        for backends in (stepfunctions_backends, stepfunctions_parser_backends):
+            for _, _, backend in backends.iter_backends():
+                for machine in backend.state_machines:
+                    for execution in machine.executions:
+                        status = getattr(execution, "exec_status", None) or execution.status
+                        if str(getattr(status, "value", status)) == "RUNNING":
+                            busy.append(f"execution {execution.execution_arn}")
+        if busy:
+            raise backend_state.SnapshotStateError(
+                f"the endpoint is not idle ({', '.join(busy[:3])}); snapshot after it settles"
+            )
+
+    def save_snapshot(self, path: Path) -> dict:
+        self.require_quiescent()
+        parts = {name: get() for name, (get, _) in self.snapshot_parts.items()}
+        return backend_state.dump(path, parts)
+
+    def restore_snapshot(self, path: Path) -> None:
+        parts = backend_state.load(path)
+        unknown = sorted(set(parts) - set(self.snapshot_parts))
+        if unknown:
+            raise backend_state.SnapshotStateError(f"the saved state has unknown parts {unknown}")
+        for name, value in parts.items():
+            self.snapshot_parts[name][1](value)
+        self.info["restored"] = True
+
     def _server_entry(self) -> None:
         app = GuardApp(
             ControlApp(
@@ -188,6 +262,7 @@ class LocalAwsServer(ThreadedMotoServer):
                 self.faults,
                 self.info,
                 self.admin.secret_access_key,
+                snapshot=self.save_snapshot,
             ),
             self.info,
         )
@@ -207,6 +282,8 @@ class LocalAwsServer(ThreadedMotoServer):
         s3_patch.install()
         alarms.install(self.alarm_evaluator)
         self.alarm_evaluator.start()
+        if self.restore is not None:
+            self.restore_snapshot(self.restore)  # before the first request is served
         super().start()
         host, port = self.get_host_and_port()
         self.endpoint_url = f"http://{host}:{port}"
@@ -216,10 +293,23 @@ class LocalAwsServer(ThreadedMotoServer):
         os.environ["MOTO_PORT"] = str(port)
 
 
-def serve(state_dir: Path, port: int, minute_seconds: float, iam_mode: str = "enforce") -> int:
+def serve(
+    state_dir: Path,
+    port: int,
+    minute_seconds: float,
+    iam_mode: str = "enforce",
+    restore: Path | None = None,
+) -> int:
     state_dir.mkdir(parents=True, exist_ok=True)
-    server = LocalAwsServer(state_dir, port=port, minute_seconds=minute_seconds, iam_mode=iam_mode)
-    server.start()
+    server = LocalAwsServer(
+        state_dir, port=port, minute_seconds=minute_seconds, iam_mode=iam_mode, restore=restore
+    )
+    try:
+        server.start()
+    except backend_state.SnapshotStateError as exc:
+        log.error("cannot restore %s: %s", restore, exc)
+        print(f"restore failed: {exc}", file=sys.stderr, flush=True)
+        return 3
     endpoint_file = state_dir / "endpoint.json"
     tmp = endpoint_file.with_suffix(".tmp")
     record = {
