@@ -2,8 +2,10 @@
 
 `rehearsal` is the repository, copied to a scratch directory and brought up with
 `release-tooling local up`, shared by the whole session. Tests that use it run last, and the
-environment is started in the background as soon as collection ends, so its minute of Terraform
-overlaps the rest of the suite. Nothing here is imported until a test asks for it.
+environment is started in the background as soon as collection ends, so a cold apply overlaps the
+rest of the suite; an unchanged tree is restored from the snapshot the first cold apply saved
+(release_tooling.local.snapshot), shared by every scratch copy of the repository, in seconds.
+Nothing here is imported until a test asks for it.
 """
 
 from __future__ import annotations

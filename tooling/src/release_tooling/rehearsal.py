@@ -1,9 +1,12 @@
 """The rehearsal environment a repository's pipeline scenarios share, started in the background.
 
-`up` takes about a minute, most of it the AWS provider waiting for S3 to read back stable, so the
-scenarios run last and their environment is started while collection ends: the wait overlaps the
-rest of the suite instead of adding to it. The scenarios work on a scratch copy of the project, so
-they may edit lambdas/app freely and never touch the working tree or an environment already up.
+A cold `up` takes a minute or two, most of it the AWS provider waiting for S3 to read back stable,
+so the scenarios run last and their environment is started while collection ends: the wait overlaps
+the rest of the suite instead of adding to it. Every scratch copy of a repository shares the
+repository's snapshot directory (RELEASE_SNAPSHOT_DIR, else <repo>/.local-snapshots), so only the
+first session of an unchanged tree pays the cold apply; later ones restore it in seconds. The
+scenarios work on a scratch copy of the project, so they may edit lambdas/app freely and never
+touch the working tree or an environment already up.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from . import project as project_paths
+from .local import snapshot
 from .local.common import ScratchCopy
 
 ROOT = project_paths.ROOT
@@ -67,6 +71,9 @@ class PipelineEnvironment:
 
     def __init__(self) -> None:
         self.project = Project("pipeline-")
+        # Snapshots are keyed by everything the apply reads, so copies of one tree share them
+        # safely; concurrent saves of one key keep one whole snapshot (snapshot.save).
+        self.project.environ[snapshot.SNAPSHOT_ENV] = str(shared_snapshot_dir())
         self.before_up: dict[str, subprocess.CompletedProcess] = {}
         self.up: subprocess.CompletedProcess | None = None
         self.error: BaseException | None = None
@@ -98,6 +105,12 @@ class PipelineEnvironment:
     def close(self) -> None:
         self._thread.join(UP_TIMEOUT + 60)
         self.project.remove()
+
+
+def shared_snapshot_dir() -> Path:
+    """The snapshot directory of the repository the scratch copies are made from."""
+    configured = os.environ.get(snapshot.SNAPSHOT_ENV)
+    return Path(configured) if configured else ROOT / snapshot.DIR_NAME
 
 
 # Where the plugin keeps the environment it started, for the `rehearsal` fixture to pick up.

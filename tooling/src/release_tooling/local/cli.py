@@ -1,6 +1,8 @@
 """release-tooling local: run the real delivery pipeline on an embedded AWS endpoint, no account.
 
-  up                 start the endpoint (background), terraform init + apply terraform/
+  up [--cold]        start the endpoint (background), terraform init + apply terraform/; an
+                     unchanged tree restores the snapshot the last cold up saved (seconds, not
+                     minutes); --cold applies from scratch regardless
   release [--fail F] package the working tree, upload it like the deploy workflow, run the release
                      state machine and stream its progress; exit 0 only when production got the
                      release
@@ -8,9 +10,10 @@
   plan [--var K=V]   terraform plan of terraform/ against the running endpoint; exit code as
                      -detailed-exitcode: 0 no changes, 2 changes, 1 error (plan files in
                      .local/plan/)
-  down               stop the endpoint and delete .local/
+  down [--purge]     stop the endpoint and delete .local/ (snapshots kept; --purge deletes them)
   run [--fail F]     up, release, down in one go
-  bench              measure up, releases, zip sizes and import times (in a scratch copy)
+  bench [--runs N]   measure cold and warm up, releases, zip sizes and import times (medians of
+                     N runs, in a scratch copy)
   demo               up, a good release, a deliberately broken release that is rolled back, down
                      (in a scratch copy); prints where each alias ended
 
@@ -87,7 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=900,
         help="seconds to follow the execution before giving up (default 900)",
     )
-    sub.add_parser("up", parents=[clock], help="start the endpoint and apply terraform/")
+    up = sub.add_parser("up", parents=[clock], help="start the endpoint and apply terraform/")
+    up.add_argument(
+        "--cold",
+        action="store_true",
+        help="apply both Terraform roots even when a snapshot of this tree exists",
+    )
     sub.add_parser("release", parents=[rel], help="package, upload and run a release")
     st = sub.add_parser("status", help="aliases and last executions")
     st.add_argument("--json", action="store_true", help="machine-readable output")
@@ -102,9 +110,24 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME=VALUE",
         help="a Terraform variable for this plan (repeatable), e.g. notification_email=a@b.example",
     )
-    sub.add_parser("down", help="stop and clean up")
+    down = sub.add_parser("down", help="stop and clean up (snapshots are kept)")
+    down.add_argument(
+        "--purge", action="store_true", help="also delete the snapshots (the next up is cold)"
+    )
     sub.add_parser("run", parents=[clock, rel], help="up, release, down")
-    sub.add_parser("bench", help="benchmark in a scratch copy")
+    bench = sub.add_parser("bench", help="benchmark in a scratch copy")
+    bench.add_argument(
+        "--runs",
+        type=int,
+        default=3,
+        help="runs of warm up and of each release; each row is their median (default 3)",
+    )
+    bench.add_argument(
+        "--cold-runs",
+        type=int,
+        default=1,
+        help="runs of cold up (about 100 s each; default 1)",
+    )
     sub.add_parser("demo", parents=[clock], help="good release, broken release rolled back, down")
     return parser
 
@@ -126,6 +149,9 @@ def main(argv: list[str] | None = None) -> int:
         "bench": cmd_bench,
         "demo": cmd_demo,
     }
+    if args.command == "bench" and (args.runs < 1 or args.cold_runs < 1):
+        say(f"{PROG} bench: --runs and --cold-runs must be at least 1")
+        return 2
     # plan keeps -detailed-exitcode's meaning (2 = changes pending), so its failures exit 1.
     failed = 1 if args.command == "plan" else 2
     try:

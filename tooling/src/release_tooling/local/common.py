@@ -23,7 +23,15 @@ REGION_FALLBACK = "us-east-1"
 ALIASES = ("staging", "production")
 # What a scratch copy of the repository leaves out: environments, builds, caches, history.
 SCRATCH_EXCLUDE = shutil.ignore_patterns(
-    ".venv", ".local", "build", ".terraform", ".git", "__pycache__", ".pytest_cache", ".ruff_cache"
+    ".venv",
+    ".local",
+    ".local-snapshots",
+    "build",
+    ".terraform",
+    ".git",
+    "__pycache__",
+    ".pytest_cache",
+    ".ruff_cache",
 )
 
 

@@ -3,6 +3,10 @@
 up applies terraform/bootstrap as the administrator, then terraform/ as the GitHub apply role
 (assumed through STS with a GitHub-shaped OIDC token, as the deploy workflow does); plan runs as the
 read-only plan role; down stops the endpoint and removes .local/.
+
+A cold up saves a snapshot of the applied environment; the next up of unchanged inputs restores
+it instead of applying (snapshot.py): warm, in seconds. `up --cold` applies regardless; `down`
+keeps the snapshots, `down --purge` deletes them.
 """
 
 from __future__ import annotations
@@ -12,11 +16,24 @@ import json
 import os
 import shutil
 import sys
+import tempfile
+import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..local_aws import process
-from .common import BUILD_DIR, PLAN_DIR, REGION_FALLBACK, STATE_DIR, LocalError, package_module, say
+from . import snapshot
+from .common import (
+    BUILD_DIR,
+    PLAN_DIR,
+    REGION_FALLBACK,
+    STATE_DIR,
+    LocalError,
+    package_module,
+    say,
+    short,
+)
 from .terraform_roots import (
     BOOTSTRAP,
     MAIN,
@@ -33,6 +50,8 @@ OIDC_ISSUER = "token.actions.githubusercontent.com"
 CI_ROLES = {
     "apply": ("apply_role_arn", "environment:production"),
     "plan": ("plan_role_arn", "pull_request"),
+    # manual_approval only: the Approve release workflow's job in the release-approval environment.
+    "approve": ("approve_role_arn", "environment:release-approval"),
 }
 APPLY = ["apply", "-auto-approve", "-input=false", "-no-color"]
 
@@ -113,12 +132,29 @@ def assume_ci_role(
 
 def require_env() -> Env:
     endpoint = process.find(STATE_DIR)
-    outputs_file = STATE_DIR / "outputs.json"
+    outputs_file = OUTPUTS_FILE
     if endpoint is None or not outputs_file.exists():
         raise LocalError(
             "the local environment is not up: run `make local-up` (release-tooling local up) first"
         )
     return Env(endpoint, json.loads(outputs_file.read_text(encoding="utf-8")))
+
+
+OUTPUTS_FILE = STATE_DIR / "outputs.json"
+# What a snapshot keeps besides the endpoint's state: both roots' Terraform state and the outputs.
+SNAPSHOT_FILES = {
+    "terraform.tfstate": MAIN.state,
+    "bootstrap.tfstate": BOOTSTRAP.state,
+    "outputs.json": OUTPUTS_FILE,
+}
+
+
+def _clear_applied_state() -> None:
+    for root in (MAIN, BOOTSTRAP):
+        shutil.rmtree(root.data_dir, ignore_errors=True)
+        root.state.unlink(missing_ok=True)
+    OUTPUTS_FILE.unlink(missing_ok=True)
+    (STATE_DIR / "iam-decisions.jsonl").unlink(missing_ok=True)
 
 
 def cmd_up(args) -> int:
@@ -137,19 +173,55 @@ def cmd_up(args) -> int:
     init = init_args()  # checks terraform and the provider source before starting anything
     started = time.monotonic()
     process.stop(STATE_DIR)  # a crashed earlier run may have left a record behind
-    for root in (MAIN, BOOTSTRAP):
-        shutil.rmtree(root.data_dir, ignore_errors=True)
-        root.state.unlink(missing_ok=True)
-    (STATE_DIR / "iam-decisions.jsonl").unlink(missing_ok=True)
+    _clear_applied_state()
     iam_mode = os.environ.get("LOCAL_IAM") or "enforce"
+    # terraform/ reads the zips for the first deployment; with no commit named, the manifest
+    # records the zips' working-tree id (the one meaning of "no commit" in the package).
+    manifest = package_module().build(BUILD_DIR, None)
+    say(f"Built {len(manifest['artifacts'])} zips into {BUILD_DIR}")
+    described = snapshot.inputs(manifest)
+    key = snapshot.key_of(described)
+    found = None
+    if getattr(args, "cold", False):
+        say("--cold: applying both Terraform roots from scratch")
+    else:
+        try:
+            found = snapshot.lookup(key)
+        except snapshot.SnapshotRefused as exc:
+            say(f"Snapshot refused: {exc}; taking the cold path")
+        if found is None:
+            say(f"No snapshot of these inputs ({key[:12]}) yet: cold apply, snapshot saved after")
+    if found is not None:
+        try:
+            endpoint = warm_up(found, init, args.minute_seconds, iam_mode)
+        except (LocalError, process.EndpointError, OSError) as exc:
+            process.stop(STATE_DIR)
+            _clear_applied_state()
+            say(f"Snapshot {key[:12]} not restored ({short(exc)}); taking the cold path")
+        else:
+            say(
+                f"Up in {time.monotonic() - started:.1f} s from snapshot {key[:12]} (warm; IAM "
+                f"{iam_mode}; endpoint {endpoint.url}, pid {endpoint.pid}). "
+                "Next: make local-release"
+            )
+            return 0
+    endpoint = cold_up(init, args.minute_seconds, iam_mode)
+    applied = time.monotonic() - started
+    try:
+        saved = snapshot.save(endpoint, key, described, SNAPSHOT_FILES)
+        say(f"Saved snapshot {key[:12]} ({saved.meta['save_seconds']} s): the next up is warm")
+    except (process.EndpointError, OSError) as exc:
+        say(f"Snapshot not saved ({short(exc)}); the next up is cold again")
+    say(f"Up in {applied:.1f} s (cold; IAM {iam_mode}). Next: make local-release")
+    return 0
+
+
+def cold_up(init: list[str], minute_seconds: float, iam_mode: str) -> process.Endpoint:
+    """Start an empty endpoint and apply both roots to it."""
     say(f"Starting the embedded AWS endpoint (LOCAL_IAM={iam_mode})...")
-    endpoint = process.start(STATE_DIR, minute_seconds=args.minute_seconds, iam=iam_mode)
+    endpoint = process.start(STATE_DIR, minute_seconds=minute_seconds, iam=iam_mode)
     say(f"  endpoint {endpoint.url} (pid {endpoint.pid}); log {STATE_DIR / 'endpoint.log'}")
     try:
-        # terraform/ reads the zips for the first deployment; with no commit named, the manifest
-        # records the zips' working-tree id (the one meaning of "no commit" in the package).
-        manifest = package_module().build(BUILD_DIR, None)
-        say(f"Built {len(manifest['artifacts'])} zips into {BUILD_DIR}")
         say(provider_line())
         admin = endpoint.admin_credentials
         say(
@@ -168,12 +240,63 @@ def cmd_up(args) -> int:
         terraform_ok(APPLY, endpoint.url, apply_role, "apply", MAIN)
         outputs = terraform_outputs(endpoint.url, apply_role, MAIN)
         outputs["bootstrap"] = bootstrap
-        (STATE_DIR / "outputs.json").write_text(json.dumps(outputs, indent=2), encoding="utf-8")
+        OUTPUTS_FILE.write_text(json.dumps(outputs, indent=2), encoding="utf-8")
     except BaseException:
         process.stop(STATE_DIR)
         raise
-    say(f"Up in {time.monotonic() - started:.1f} s (IAM {iam_mode}). Next: make local-release")
-    return 0
+    return endpoint
+
+
+def warm_up(
+    found: snapshot.Snapshot, init: list[str], minute_seconds: float, iam_mode: str
+) -> process.Endpoint:
+    """Start the endpoint from a snapshot and put its Terraform state in place.
+
+    All or nothing: the files are staged in a temporary directory and moved into .local/ only once
+    the endpoint answers with the state loaded and terraform/ is initialised; on any failure the
+    caller stops the endpoint and clears .local/ before taking the cold path.
+    """
+    snapshot.verify(found)
+    say(f"Restoring snapshot {found.key[:12]} (made {found.meta['created']}; LOCAL_IAM={iam_mode})")
+    STATE_DIR.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".restoring-", dir=STATE_DIR))
+    try:
+        for name in (snapshot.STATE_FILE, *SNAPSHOT_FILES):
+            shutil.copy2(found.file(name), staging / name)
+        # terraform init reads neither the endpoint nor credentials: it runs while the endpoint
+        # loads the state (the override it writes is only for the call).
+        init_result: list = []
+        placeholder = {"aws_access_key_id": "init", "aws_secret_access_key": "init"}
+
+        def run_init() -> None:
+            try:
+                init_result.append(terraform(init, "http://127.0.0.1:9", placeholder, True, MAIN))
+            except BaseException as exc:  # noqa: BLE001 - reported below, on the main thread
+                init_result.append(exc)
+
+        initialising = threading.Thread(target=run_init, name="terraform-init", daemon=True)
+        initialising.start()
+        endpoint = process.start(
+            STATE_DIR,
+            minute_seconds=minute_seconds,
+            iam=iam_mode,
+            restore=staging / snapshot.STATE_FILE,
+        )
+        initialising.join()
+        outcome = init_result[0] if init_result else LocalError("terraform init did not run")
+        if isinstance(outcome, BaseException):
+            raise outcome
+        if outcome.returncode != 0:
+            raise LocalError(f"terraform init failed: {short(outcome.stderr or outcome.stdout)}")
+        if endpoint.control("GET", "health").get("restored") is not True:
+            raise LocalError("the endpoint did not report the snapshot as restored")
+        for name, target in SNAPSHOT_FILES.items():
+            if target != OUTPUTS_FILE:
+                os.replace(staging / name, target)
+        os.replace(staging / "outputs.json", OUTPUTS_FILE)  # last: the environment is now up
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return endpoint
 
 
 def cmd_down(args) -> int:
@@ -185,6 +308,11 @@ def cmd_down(args) -> int:
         if was_up
         else "Nothing was running; removed .local/"
     )
+    if getattr(args, "purge", False):
+        removed = snapshot.purge()
+        say(f"Purged {removed} snapshot(s) from {snapshot.root_dir()}: the next up is cold")
+    elif snapshot.root_dir().is_dir():
+        say(f"Kept the snapshots in {snapshot.root_dir()} (`local down --purge` removes them)")
     return 0
 
 
