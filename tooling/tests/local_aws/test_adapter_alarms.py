@@ -181,7 +181,7 @@ def create_function(aws, role: str, source: str, extra: dict[str, str] | None = 
     return name
 
 
-def alias_alarm(aws, name: str, alias: str, period: int = 60) -> str:
+def alias_alarm(aws, name: str, alias: str, period: int = 60, actions: list | None = None) -> str:
     alarm = f"{name}-{alias}-errors"
     aws("cloudwatch").put_metric_alarm(
         AlarmName=alarm,
@@ -197,6 +197,8 @@ def alias_alarm(aws, name: str, alias: str, period: int = 60) -> str:
         Threshold=0,
         ComparisonOperator="GreaterThanThreshold",
         TreatMissingData="notBreaching",
+        AlarmActions=actions or [],
+        OKActions=actions or [],
     )
     return alarm
 
@@ -256,6 +258,39 @@ def test_errors_through_an_alias_set_its_alarm_and_quiet_periods_clear_it(aws, l
     # invocation's own time.
     assert fired < 2, fired
     wait_for(lambda: alarm_state(aws, alarm) == "OK", timeout=5)  # quiet periods: notBreaching
+
+
+def subscribed_queue(aws, topic: str) -> str:
+    sqs = aws("sqs")
+    queue = sqs.create_queue(QueueName=f"watch-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    aws("sns").subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+    return queue
+
+
+def test_an_alarm_state_change_notifies_its_topic(aws, lambda_role):
+    lam = aws("lambda")
+    name = create_function(aws, lambda_role, BAD)
+    version = lam.publish_version(FunctionName=name)["Version"]
+    lam.create_alias(FunctionName=name, Name="live", FunctionVersion=version)
+    topic = aws("sns").create_topic(Name=f"alarms-{uuid.uuid4().hex[:8]}")["TopicArn"]
+    queue = subscribed_queue(aws, topic)  # the default topic policy admits the account's alarms
+    alarm = alias_alarm(aws, name, "live", period=600, actions=[topic])
+    wait_for(lambda: alarm_state(aws, alarm) == "OK")
+
+    lam.invoke(FunctionName=name, Qualifier="live", Payload=b"{}")
+
+    got = wait_for(lambda: messages(aws, queue), timeout=10)
+    sent = json.loads(got[0])
+    assert (sent["AlarmName"], sent["OldStateValue"], sent["NewStateValue"]) == (
+        alarm,
+        "OK",
+        "ALARM",
+    )
+    assert sent["Trigger"]["MetricName"] == "Errors"
+    assert {"name": "Resource", "value": f"{name}:live"} in sent["Trigger"]["Dimensions"]
 
 
 def test_a_state_set_by_hand_lasts_until_a_later_evaluation(aws, lambda_role):

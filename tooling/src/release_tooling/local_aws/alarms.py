@@ -23,12 +23,19 @@ A state set with SetAlarmState (or by the alarm fault) lasts until an evaluation
 HOLD_SECONDS later ("SetAlarmState": the alarm returns to its actual state at its next
 evaluation), so a poller such as the local CodeDeploy (every 50 ms) sees it.
 
+A state change runs the actions of the new state (AlarmActions, OKActions,
+InsufficientDataActions) when ActionsEnabled: an SNS topic gets the alarm's notification (the JSON
+CloudWatch sends: AlarmName, NewStateValue, NewStateReason, OldStateValue, Trigger, ...) if its
+topic policy lets cloudwatch.amazonaws.com publish for the alarm (aws:SourceArn is the alarm's
+ARN). Other action kinds (EC2, Auto Scaling, Systems Manager) are logged and skipped.
+
 Not evaluated (left as they are, said once in the log): metric math alarms, extended statistics
 (percentiles), anomaly detection bands.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -37,6 +44,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from moto.cloudwatch.models import CloudWatchBackend, MetricDatum, cloudwatch_backends
+from moto.sns.models import sns_backends
+from moto.utilities.arns import parse_arn
+
+from . import iam_policy
 
 log = logging.getLogger("local_aws.alarms")
 
@@ -251,10 +262,11 @@ class AlarmEvaluator:
             values = period_values(rule, index.values(rule), now, self.period_seconds(rule))
             state, reason = evaluate(rule, values, alarm.state_value)
             if state != alarm.state_value:
-                changed_to_or_from_alarm = "ALARM" in (state, alarm.state_value)
+                old = alarm.state_value
                 alarm.update_state(reason, "{}", state)
-                level = logging.INFO if changed_to_or_from_alarm else logging.DEBUG
+                level = logging.INFO if "ALARM" in (state, old) else logging.DEBUG
                 log.log(level, "alarm %s -> %s: %s", alarm.name, state, reason)
+                run_actions(account_id, region, alarm, old)
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -275,12 +287,93 @@ class AlarmEvaluator:
         self._stop.set()
 
 
+def notification(account_id: str, region: str, alarm, old_state: str) -> dict:
+    """The message CloudWatch publishes to an alarm's SNS topic on a state change."""
+    return {
+        "AlarmName": alarm.name,
+        "AlarmDescription": alarm.description,
+        "AWSAccountId": account_id,
+        "AlarmConfigurationUpdatedTimestamp": alarm.configuration_updated_timestamp.isoformat(),
+        "NewStateValue": alarm.state_value,
+        "NewStateReason": alarm.state_reason,
+        "StateChangeTime": alarm.state_updated_timestamp.isoformat(),
+        "Region": region,
+        "AlarmArn": alarm.alarm_arn,
+        "OldStateValue": old_state,
+        "Trigger": {
+            "MetricName": alarm.metric_name,
+            "Namespace": alarm.namespace,
+            "StatisticType": "Statistic",
+            "Statistic": str(alarm.statistic or "").upper(),
+            "Unit": alarm.unit,
+            "Dimensions": [{"value": d.value, "name": d.name} for d in alarm.dimensions],
+            "Period": alarm.period,
+            "EvaluationPeriods": alarm.evaluation_periods,
+            "DatapointsToAlarm": alarm.datapoints_to_alarm or alarm.evaluation_periods,
+            "ComparisonOperator": alarm.comparison_operator,
+            "Threshold": alarm.threshold,
+            "TreatMissingData": alarm.treat_missing_data or "missing",
+        },
+    }
+
+
+def run_actions(account_id: str, region: str, alarm, old_state: str) -> None:
+    """The actions of the alarm's new state (see the module docstring); never raises."""
+    if not alarm.actions_enabled or alarm.state_value == old_state:
+        return
+    actions = {
+        "ALARM": alarm.alarm_actions,
+        "OK": alarm.ok_actions,
+        "INSUFFICIENT_DATA": alarm.insufficient_data_actions,
+    }[alarm.state_value]
+    for arn in actions or []:
+        try:
+            _publish(account_id, region, alarm, old_state, arn)
+        except Exception as exc:  # noqa: BLE001 - a failed action never stops evaluation
+            log.warning("alarm %s: action %s failed: %s", alarm.name, arn, exc)
+
+
+def _publish(account_id: str, region: str, alarm, old_state: str, arn: str) -> None:
+    topic = parse_arn(arn)
+    if topic.service != "sns":
+        log.info("alarm %s: action %s is not run locally (only SNS topics are)", alarm.name, arn)
+        return
+    backend = sns_backends[topic.account][topic.region]
+    found = backend.topics.get(arn)
+    if found is None:
+        raise LookupError(f"topic {arn} does not exist")
+    decision = iam_policy.evaluate(
+        iam_policy.AuthzRequest(
+            action="sns:Publish",
+            resource=arn,
+            context={
+                "aws:SourceArn": alarm.alarm_arn,
+                "aws:SourceAccount": account_id,
+                "aws:SourceOwner": account_id,
+            },
+            principal_arn="cloudwatch.amazonaws.com",
+        ),
+        identity_policies=[],
+        resource_policy=(f"the topic policy of {topic.resource_id}", found.policy),
+    )
+    if not decision:
+        raise PermissionError(f"cloudwatch.amazonaws.com may not publish: {decision.reason}")
+    backend.publish(
+        json.dumps(notification(account_id, region, alarm, old_state)),
+        arn=arn,
+        subject=f'{alarm.state_value}: "{alarm.name}" in {region}'[:100],
+    )
+
+
 def install(evaluator: AlarmEvaluator) -> None:
-    """Route SetAlarmState through the evaluator's hold (see the module docstring)."""
+    """Route SetAlarmState through the evaluator's hold and the alarm's actions."""
     original = CloudWatchBackend.set_alarm_state
 
     def set_alarm_state(self, alarm_name, reason, reason_data, state_value):
+        old = self.alarms[alarm_name].state_value if alarm_name in self.alarms else None
         original(self, alarm_name, reason, reason_data, state_value)
         evaluator.state_was_set(self.account_id, self.region_name, alarm_name)
+        if old is not None:
+            run_actions(self.account_id, self.region_name, self.alarms[alarm_name], old)
 
     CloudWatchBackend.set_alarm_state = set_alarm_state

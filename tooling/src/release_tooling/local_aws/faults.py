@@ -8,6 +8,9 @@ given top-level values) and makes them fail the way AWS would fail them:
                    Lambda.ServiceException).
 A rule with kind "alarm" instead trips the named CloudWatch alarms as soon as a CodeDeploy
 deployment to its deployment group starts shifting traffic (an error spike on the new version).
+It is a shortcut: without it, alarms are evaluated on the metrics real invocations emit
+(alarms.py, metrics.py, traffic.py), and a tripped alarm returns to that state at a later
+evaluation, as after SetAlarmState.
 """
 
 from __future__ import annotations
