@@ -21,7 +21,6 @@ from pathlib import Path
 import pytest
 
 from . import project as project_paths
-from .local import snapshot
 from .local.common import ScratchCopy
 
 ROOT = project_paths.ROOT
@@ -70,10 +69,9 @@ class PipelineEnvironment:
     """
 
     def __init__(self) -> None:
+        # Like every ScratchCopy, it restores and saves the repository's own snapshots: they are
+        # keyed by everything the apply reads, and concurrent saves of one key keep one whole.
         self.project = Project("pipeline-")
-        # Snapshots are keyed by everything the apply reads, so copies of one tree share them
-        # safely; concurrent saves of one key keep one whole snapshot (snapshot.save).
-        self.project.environ[snapshot.SNAPSHOT_ENV] = str(shared_snapshot_dir())
         self.before_up: dict[str, subprocess.CompletedProcess] = {}
         self.up: subprocess.CompletedProcess | None = None
         self.error: BaseException | None = None
@@ -105,12 +103,6 @@ class PipelineEnvironment:
     def close(self) -> None:
         self._thread.join(UP_TIMEOUT + 60)
         self.project.remove()
-
-
-def shared_snapshot_dir() -> Path:
-    """The snapshot directory of the repository the scratch copies are made from."""
-    configured = os.environ.get(snapshot.SNAPSHOT_ENV)
-    return Path(configured) if configured else ROOT / snapshot.DIR_NAME
 
 
 # Where the plugin keeps the environment it started, for the `rehearsal` fixture to pick up.

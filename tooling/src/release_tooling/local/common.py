@@ -21,11 +21,14 @@ BUILD_DIR = ROOT / "build"
 PLAN_DIR = STATE_DIR / "plan"
 REGION_FALLBACK = "us-east-1"
 ALIASES = ("staging", "production")
+# Where warm `up` snapshots live (snapshot.py): RELEASE_SNAPSHOT_DIR, else this under the root.
+SNAPSHOT_ENV = "RELEASE_SNAPSHOT_DIR"
+SNAPSHOT_DIR_NAME = ".local-snapshots"
 # What a scratch copy of the repository leaves out: environments, builds, caches, history.
 SCRATCH_EXCLUDE = shutil.ignore_patterns(
     ".venv",
     ".local",
-    ".local-snapshots",
+    SNAPSHOT_DIR_NAME,
     "build",
     ".terraform",
     ".git",
@@ -57,7 +60,7 @@ def package_module():
 class ScratchCopy:
     """A copy of the repository in a temporary directory, driven through `release-tooling local`
     in a child process: its own .local/ and build/, so neither the working tree nor an environment
-    already up is touched (bench and demo run here)."""
+    already up is touched (bench and demo run here). It shares the source's snapshots."""
 
     def __init__(self, prefix: str, source: Path = ROOT) -> None:
         # The environment as it is now: a test that later monkeypatches it (say, unsets
@@ -66,6 +69,9 @@ class ScratchCopy:
         self.scratch = Path(tempfile.mkdtemp(prefix=prefix))
         self.path = self.scratch / source.name
         self.environ[project.ROOT_ENV] = str(self.path)
+        # The copy is the same tree: it restores (and saves) the source's snapshots, which are
+        # keyed by everything the apply reads (bench points this at a directory of its own).
+        self.environ.setdefault(SNAPSHOT_ENV, str(source / SNAPSHOT_DIR_NAME))
         shutil.copytree(source, self.path, ignore=SCRATCH_EXCLUDE)
         # Requirements already installed for Lambda's platform: reused, not installed again.
         cache = Path("build") / package_module().DEPS_CACHE

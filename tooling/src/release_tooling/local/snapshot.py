@@ -27,10 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..local_aws import backend_state, process
-from .common import ROOT, TF_DIR, LocalError, say
+from .common import ROOT, SNAPSHOT_DIR_NAME, SNAPSHOT_ENV, TF_DIR, LocalError, say
 
-SNAPSHOT_ENV = "RELEASE_SNAPSHOT_DIR"
-DIR_NAME = ".local-snapshots"
+DIR_NAME = SNAPSHOT_DIR_NAME
 STATE_FILE = "endpoint.state"
 META_FILE = "meta.json"
 KEEP = 4  # snapshots kept per directory (newest first); an older one is a tree nobody runs now
