@@ -13,8 +13,9 @@ Routing: Lambda picks a version at random per call with the alias's weights, whi
 traffic means each version gets its share. A local sample is small (a few dozen calls during a
 compressed canary), and a random 10% draw would often leave the new version without a single
 call; so synthetic calls are spread over the versions in exact proportion to the weights (smooth
-weighted round robin: with 10% on the new version, one call in ten, starting within the first
-ten), and each runs through the alias like any Invoke.
+weighted round robin: with 10% on the new version, one call in ten, the first right after the
+shift, as real traffic reaches it within moments), and each runs through the alias like any
+Invoke.
 
 The requests come from `smoke_checks.json` at the root of the deployment package of the version
 being deployed (the zip that version was published with, not the working tree):
@@ -105,7 +106,10 @@ class ProportionalRouter:
                 if version not in weights:
                     del self.credit[version]
             for version, weight in weights.items():
-                self.credit[version] = self.credit.get(version, 0.0) + weight
+                # A version that starts receiving traffic gets the next call: under real traffic
+                # its first request comes moments after the shift, not ten calls later.
+                start = 1.0 - weight if version != alias_version else 0.0
+                self.credit[version] = self.credit.get(version, start) + weight
             chosen = max(weights, key=lambda v: (self.credit[v], v == alias_version))
             self.credit[chosen] -= 1.0
         return chosen
