@@ -52,7 +52,8 @@ from . import iam_policy
 log = logging.getLogger("local_aws.alarms")
 
 HOLD_SECONDS = 0.25
-# Datapoints kept per metric for evaluation: enough for the longest window an alarm can use.
+# Datapoints kept per metric for evaluation, in compressed minutes: a day (periods x N beyond it
+# see less data than CloudWatch keeps).
 KEEP_PERIODS = 1440
 
 COMPARISONS: dict[str, tuple[Callable[[float, float], bool], str]] = {
