@@ -2,8 +2,8 @@
 
 Pure parts (AppSpec parsing, deployment configs, shift schedules) are plain functions; the
 DeploymentRun drives one deployment against an `Environment` port (alias reads/writes, alarm
-states, hook invocation) so it can be tested without moto. codedeploy_patch.py provides the moto
-implementation of that port and the API surface.
+states, hook invocation, users' traffic while the alias shifts) so it can be tested without moto.
+codedeploy_patch.py provides the moto implementation of that port and the API surface.
 """
 
 from __future__ import annotations
