@@ -355,6 +355,8 @@ def wait_until_the_pipeline_is_idle(project, timeout: float = 120) -> None:
         ("pipeline-trigger-role", "codepipeline:StartPipelineExecution", False),  # EventBridge
         ("deploy-role", "lambda:PublishVersion", False),  # the deploy function publishes
         ("smoke-tests-role", "lambda:InvokeFunction", False),  # smoke tests call staging
+        # ...with the checks the release's app.zip declares, which they read from S3.
+        ("smoke-tests-role", "s3:GetObject", False),
         ("state-machine-role", "lambda:InvokeFunction", False),  # Step Functions runs functions
         ("codedeploy-role", "lambda:UpdateAlias", False),  # CodeDeploy shifts the alias
     ],
