@@ -9,6 +9,7 @@ MANUAL_APPROVAL = "{{ cookiecutter.manual_approval }}"
 
 # Files that exist only for the manual approval gate before production.
 APPROVAL_ONLY = (
+    ".github/workflows/approve-release.yml",
     "lambdas/approval_notifier",
     "tests/test_approval_notifier.py",
 )

@@ -43,7 +43,11 @@ TERRAFORM_FILES = {
     ".terraform.lock.hcl",
 }
 PIPELINE_LAMBDAS = {"validate_artifact", "deploy", "deployment_status", "smoke_tests", "rollback"}
-APPROVAL_ONLY = {"lambdas/approval_notifier/handler.py", "tests/test_approval_notifier.py"}
+APPROVAL_ONLY = {
+    "lambdas/approval_notifier/handler.py",
+    "tests/test_approval_notifier.py",
+    ".github/workflows/approve-release.yml",
+}
 UNRENDERED = re.compile(r"\{\{\s*cookiecutter|\{%|\{#|cookiecutter\.")
 
 

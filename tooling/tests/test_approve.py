@@ -92,6 +92,42 @@ def test_reject_by_arn_rolls_back(machine, monkeypatch, capsys):
     assert [p["stage"] for p in lambdas.payloads("deploy")] == ["staging"]
 
 
+def test_from_the_approve_workflow_the_person_and_the_run_are_recorded(
+    machine, monkeypatch, capsys
+):
+    """The Approve release workflow's job: the history names who started it and the run."""
+    _, arn = started_and_waiting(machine, monkeypatch)
+    github = {
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_ACTOR": "release-bot",
+        "GITHUB_TRIGGERING_ACTOR": "octocat",
+        "GITHUB_SERVER_URL": "https://github.com",
+        "GITHUB_REPOSITORY": "acme/orders-service",
+        "GITHUB_RUN_ID": "42",
+    }
+    for name, value in github.items():
+        monkeypatch.setenv(name, value)
+    assert approve.main(["approve", "--execution", arn, "--reason", "CAB-7"]) == 0
+    approved_by = json.loads(wait(arn)["output"])["approval"]["approved_by"]
+    assert approved_by.startswith(
+        "octocat via https://github.com/acme/orders-service/actions/runs/42"
+    )
+
+
+def test_outside_github_actions_the_aws_identity_answers(monkeypatch):
+    class Session:
+        def client(self, name):
+            class Sts:
+                def get_caller_identity(self):
+                    return {"Arn": "arn:aws:sts::123456789012:assumed-role/admin/jane"}
+
+            return Sts()
+
+    assert approve.default_actor(Session(), {"GITHUB_ACTOR": "octocat"}) == (
+        "arn:aws:sts::123456789012:assumed-role/admin/jane"
+    )
+
+
 def test_execution_not_waiting_is_a_clear_error(machine, monkeypatch, capsys):
     _, arn = started_and_waiting(machine, monkeypatch)
     assert approve.main(["approve", "--execution", arn, "--state-machine", machine]) == 0

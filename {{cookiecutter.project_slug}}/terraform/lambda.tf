@@ -49,7 +49,11 @@ locals {
       description = "Sends the production approval request (with its task token) to the release topic"
       timeout     = 30
       memory_size = 256
-      environment = { TOPIC_ARN = aws_sns_topic.release_events.arn }
+      environment = {
+        TOPIC_ARN = aws_sns_topic.release_events.arn
+        # Where a person answers without console access (.github/workflows/approve-release.yml).
+        APPROVAL_WORKFLOW_URL = "https://github.com/${var.github_repository}/actions/workflows/approve-release.yml"
+      }
     }
   }
 

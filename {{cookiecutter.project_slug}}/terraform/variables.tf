@@ -78,6 +78,17 @@ variable "approval_timeout_seconds" {
   }
 }
 
+variable "github_repository" {
+  type        = string
+  description = "GitHub repository (owner/name) of this service: the approval request links to its Approve release workflow (manual_approval only)."
+  default     = "{{ cookiecutter.github_repository }}"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9](-?[A-Za-z0-9]){0,38}/[A-Za-z0-9._-]{1,100}$", var.github_repository))
+    error_message = "github_repository must be owner/name, e.g. \"my-org/orders-service\"."
+  }
+}
+
 variable "notification_email" {
   type        = string
   description = "Email subscribed to release events and alarms (SNS sends a confirmation first). Empty for none."

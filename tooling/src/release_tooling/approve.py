@@ -111,6 +111,22 @@ def who_am_i(session: Any) -> str:
         return os.environ.get("USER", "unknown")
 
 
+def default_actor(session: Any, environ: Mapping[str, str]) -> str:
+    """Who answers. In a GitHub Actions job (the Approve release workflow) the person who started
+    the run (GITHUB_TRIGGERING_ACTOR, else GITHUB_ACTOR: "Store information in variables",
+    GitHub Actions docs) and the run's URL, then the AWS identity; elsewhere the AWS identity."""
+    identity = who_am_i(session)
+    person = environ.get("GITHUB_TRIGGERING_ACTOR") or environ.get("GITHUB_ACTOR")
+    if environ.get("GITHUB_ACTIONS") != "true" or not person:
+        return identity
+    run = "{}/{}/actions/runs/{}".format(
+        environ.get("GITHUB_SERVER_URL", "https://github.com"),
+        environ.get("GITHUB_REPOSITORY", "?"),
+        environ.get("GITHUB_RUN_ID", "?"),
+    )
+    return f"{person} via {run} ({identity})"
+
+
 def answer(sfn: Any, action: str, arn: str, reason: str | None, actor: str) -> str:
     from botocore.exceptions import ClientError
 
@@ -172,7 +188,8 @@ def main(argv: list[str] | None = None, session: Any = None) -> int:
     sfn = session.client("stepfunctions")
     try:
         arn = execution_arn(sfn, args.execution, args.state_machine)
-        print(answer(sfn, args.action, arn, args.reason, who_am_i(session)))
+        actor = default_actor(session, os.environ)
+        print(answer(sfn, args.action, arn, args.reason, actor))
     except ApprovalError as exc:
         print(f"approve.py: error: {exc}", file=sys.stderr)
         return 1

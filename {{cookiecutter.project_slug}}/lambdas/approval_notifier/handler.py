@@ -8,6 +8,7 @@ message carries a short fingerprint of the token so the approver can tell which 
 """
 
 import hashlib
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,8 +23,9 @@ def token_fingerprint(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()[:12]
 
 
-def build_message(event: Mapping[str, Any]) -> tuple[str, str]:
-    """Return (subject, body). Pure."""
+def build_message(event: Mapping[str, Any], workflow_url: str | None = None) -> tuple[str, str]:
+    """Return (subject, body). Pure. With `workflow_url`, the body leads with the Approve release
+    workflow (GitHub), which answers with the approve role: no console access needed."""
     commit = require_str(event, "commit_sha")
     execution = require_str(event, "execution_name")
     state_machine = require_str(event, "state_machine_arn")
@@ -50,6 +52,16 @@ def build_message(event: Mapping[str, Any]) -> tuple[str, str]:
         f"ARN:         {event.get('execution_arn', '-')}",
         f"Task token fingerprint: {token_fingerprint(token)}",
         "",
+    ]
+    if workflow_url:
+        lines += [
+            "Answer on GitHub: run the Approve release workflow with this execution name",
+            f"  {workflow_url}",
+            f"  (Run workflow > execution: {execution} > decision: approve or reject)",
+            "",
+            "Or from a shell with access to the pipeline's account:",
+        ]
+    lines += [
         "Approve:",
         "  " + command("approve"),
         "Reject (rolls staging back):",
@@ -63,7 +75,7 @@ def build_message(event: Mapping[str, Any]) -> tuple[str, str]:
 @lambda_entrypoint(logger)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     topic = require_env("TOPIC_ARN")
-    subject, message = build_message(event)
+    subject, message = build_message(event, os.environ.get("APPROVAL_WORKFLOW_URL"))
     response = client("sns").publish(
         TopicArn=topic,
         Subject=subject,

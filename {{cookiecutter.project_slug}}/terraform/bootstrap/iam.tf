@@ -4,7 +4,10 @@
 # - <project>-github-apply: jobs running in the repository's "production" environment (protect it with
 #   required reviewers / branch rules in GitHub); manages the stack's resources by their exact ARNs
 #   (terraform/names), uploads releases and follows them.
-# Neither can touch the other, itself, the bootstrap state or the permissions boundary.
+# - <project>-github-approve (manual_approval only): the Approve release workflow, in the
+#   repository's "release-approval" environment (its required reviewers are the approvers); reads a
+#   waiting execution's history for the task token and answers it. Nothing else.
+# None can touch another, itself, the bootstrap state or the permissions boundary.
 
 resource "aws_iam_openid_connect_provider" "github" {
   count = var.create_oidc_provider ? 1 : 0
@@ -36,6 +39,9 @@ locals {
       "${local.github_subject_prefix}:ref:refs/heads/main",
     ]
     apply = ["${local.github_subject_prefix}:environment:production"]
+    # A job that names an environment gets the subject repo:OWNER/REPO:environment:NAME (GitHub docs,
+    # "OpenID Connect reference", example subject claims), whatever branch it runs from.
+    approve = ["${local.github_subject_prefix}:environment:release-approval"]
   }
 
   state_bucket_arn = "arn:${local.partition}:s3:::${local.state_bucket_name}"
@@ -138,7 +144,7 @@ locals {
 }
 
 data "aws_iam_policy_document" "github_trust" {
-  for_each = local.github_subjects
+  for_each = { for role, subjects in local.github_subjects : role => subjects if role != "approve" || var.manual_approval }
 
   statement {
     sid     = "GitHubActions${title(each.key)}"
@@ -202,6 +208,54 @@ resource "aws_iam_role_policy" "plan" {
         Condition = local.state_key_only_through_state_bucket
       },
     ])
+  })
+}
+
+# ---------------------------------------------------------------- approve role
+
+resource "aws_iam_role" "approve" {
+  count = var.manual_approval ? 1 : 0
+
+  name                 = local.names.ci_roles.approve
+  description          = "Approve or reject a release waiting for a person, from ${var.github_repository}'s release-approval environment"
+  assume_role_policy   = data.aws_iam_policy_document.github_trust["approve"].json
+  max_session_duration = 3600
+}
+
+resource "aws_iam_role_policy" "approve" {
+  count = var.manual_approval ? 1 : 0
+
+  name = "answer-release-approval"
+  role = aws_iam_role.approve[0].id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        # release-tooling approve: DescribeExecution (is it running?) and GetExecutionHistory (the
+        # waiting state's task token), on this state machine's executions only.
+        Sid      = "ReadWaitingRelease"
+        Effect   = "Allow"
+        Action   = ["states:DescribeExecution", "states:GetExecutionHistory"]
+        Resource = "${local.arns.executions}:*"
+      },
+      {
+        # release-tooling approve finds <project>-release by name when given an execution name.
+        # ListStateMachines has no resource type either (Service Authorization Reference).
+        Sid      = "FindStateMachine"
+        Effect   = "Allow"
+        Action   = "states:ListStateMachines"
+        Resource = "*"
+      },
+      {
+        # SendTaskSuccess/SendTaskFailure have no resource type in the Service Authorization
+        # Reference ("Actions, resources, and condition keys for AWS Step Functions"), so they take
+        # "*"; a token is only readable through the history above.
+        Sid      = "AnswerTaskToken"
+        Effect   = "Allow"
+        Action   = ["states:SendTaskSuccess", "states:SendTaskFailure"]
+        Resource = "*"
+      },
+    ]
   })
 }
 

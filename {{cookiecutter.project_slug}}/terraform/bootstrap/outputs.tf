@@ -23,6 +23,11 @@ output "apply_role_arn" {
   value       = aws_iam_role.apply.arn
 }
 
+output "approve_role_arn" {
+  description = "Role the Approve release workflow assumes (manual_approval only; null without it)."
+  value       = var.manual_approval ? aws_iam_role.approve[0].arn : null
+}
+
 output "permissions_boundary_arn" {
   description = "Boundary every role of the main stack must carry (variable permissions_boundary_name there)."
   value       = aws_iam_policy.workload_boundary.arn
@@ -35,26 +40,31 @@ output "oidc_provider_arn" {
 
 output "github_repository_variables" {
   description = "Repository variables (Settings > Secrets and variables > Actions > Variables) the workflows read. None of them is secret."
-  value = {
-    AWS_REGION           = var.aws_region
-    AWS_PLAN_ROLE_ARN    = aws_iam_role.plan.arn
-    AWS_APPLY_ROLE_ARN   = aws_iam_role.apply.arn
-    TF_STATE_BUCKET      = aws_s3_bucket.state.bucket
-    TF_STATE_KEY         = var.state_key
-    TF_STATE_KMS_KEY_ARN = aws_kms_key.state.arn
-  }
+  value = merge(
+    {
+      AWS_REGION           = var.aws_region
+      AWS_PLAN_ROLE_ARN    = aws_iam_role.plan.arn
+      AWS_APPLY_ROLE_ARN   = aws_iam_role.apply.arn
+      TF_STATE_BUCKET      = aws_s3_bucket.state.bucket
+      TF_STATE_KEY         = var.state_key
+      TF_STATE_KMS_KEY_ARN = aws_kms_key.state.arn
+    },
+    var.manual_approval ? { AWS_APPROVE_ROLE_ARN = aws_iam_role.approve[0].arn } : {},
+  )
 }
 
 output "github_cli_commands" {
   description = "The same variables as gh commands, ready to paste."
-  value = join("\n", [
+  value = join("\n", concat([
     "gh variable set AWS_REGION --repo ${var.github_repository} --body '${var.aws_region}'",
     "gh variable set AWS_PLAN_ROLE_ARN --repo ${var.github_repository} --body '${aws_iam_role.plan.arn}'",
     "gh variable set AWS_APPLY_ROLE_ARN --repo ${var.github_repository} --body '${aws_iam_role.apply.arn}'",
     "gh variable set TF_STATE_BUCKET --repo ${var.github_repository} --body '${aws_s3_bucket.state.bucket}'",
     "gh variable set TF_STATE_KEY --repo ${var.github_repository} --body '${var.state_key}'",
     "gh variable set TF_STATE_KMS_KEY_ARN --repo ${var.github_repository} --body '${aws_kms_key.state.arn}'",
-  ])
+    ], var.manual_approval ? [
+    "gh variable set AWS_APPROVE_ROLE_ARN --repo ${var.github_repository} --body '${aws_iam_role.approve[0].arn}'",
+  ] : []))
 }
 
 output "github_repository" {

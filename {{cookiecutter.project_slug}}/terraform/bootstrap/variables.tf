@@ -31,6 +31,12 @@ variable "github_repository" {
   }
 }
 
+variable "manual_approval" {
+  type        = bool
+  description = "The main stack waits for a person before production (its variable of the same name): creates the approve role the Approve release workflow assumes to answer that wait."
+  default     = {{ 'true' if cookiecutter.manual_approval == 'yes' else 'false' }}
+}
+
 variable "state_key" {
   type        = string
   description = "Object key of the main stack's state in the state bucket (release-tooling terraform uses the same default; TF_STATE_KEY overrides both)."

@@ -45,7 +45,7 @@ locals {
   boundary        = "${local.p}-workload-boundary"
   rules           = { artifact_uploaded = "${local.p}-artifact-uploaded", release_status = "${local.p}-release-status" }
   alarms          = { for alias in local.release_aliases : alias => "${local.p}-app-errors-${alias}" }
-  ci_roles        = { plan = "${local.p}-github-plan", apply = "${local.p}-github-apply" }
+  ci_roles        = { plan = "${local.p}-github-plan", apply = "${local.p}-github-apply", approve = "${local.p}-github-approve" }
 
   roles = merge(
     { for key, name in local.functions : key => "${name}-role" },

@@ -110,7 +110,9 @@ def test_the_release_runs_through_the_pipeline_named_as_aws_names_it(project, re
     assert re.fullmatch(r"release-[0-9a-f-]{36}", execution["name"]), execution["name"]
     runs = [r for r in status["pipeline_executions"] if r["commit"] == commit_id("first")]
     assert runs and runs[-1]["status"] == "Succeeded"
-    assert "started by the pipeline" in released.stdout
+    # Found by the follower release-wait uses, from the pipeline's execution input.
+    assert "Found execution arn:aws:states:" in released.stdout
+    assert f":{execution['name']}\n" in released.stdout
 
 
 def test_the_deployed_state_machine_carries_the_release_budget(project):

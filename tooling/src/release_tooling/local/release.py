@@ -193,14 +193,16 @@ class Streamer:
 
 
 class ApprovalGate:
-    """Answers the ApproveProduction gate (projects made with manual_approval=yes) the way a person
-    would with `make approve`/`make reject`: through `release-tooling approve`, once it waits
-    (the follower's on_poll hook)."""
+    """Answers the ApproveProduction gate (projects made with manual_approval=yes) as the Approve
+    release workflow does: `release-tooling approve` with the GitHub approve role's credentials,
+    once it waits (the follower's on_poll hook)."""
 
     STATE = "ApproveProduction"
 
-    def __init__(self, sfn, decision: str) -> None:
-        self.sfn, self.decision = sfn, decision
+    def __init__(self, approver, decision: str) -> None:
+        # The approve role exists only with manual_approval: its client is made when the gate waits.
+        self.approver, self.decision = approver, decision
+        self.sfn = None
         self.answered = False
 
     def answer_when_waiting(self, execution_arn: str, history) -> None:
@@ -209,6 +211,7 @@ class ApprovalGate:
         from .. import approve
 
         reason = f"release-tooling local release --approval {self.decision}"
+        self.sfn = self.sfn or self.approver()
         try:
             said = approve.answer(
                 self.sfn, self.decision, execution_arn, reason, actor="release-tooling local"
@@ -299,7 +302,7 @@ def cmd_release(args) -> int:
             return None
 
         streamer = Streamer()
-        gate = ApprovalGate(env.client("stepfunctions"), args.approval)
+        gate = ApprovalGate(lambda: env.client_as("approve", "stepfunctions"), args.approval)
         watcher = wait_for_release.ReleaseWatcher(
             settings,
             sfn=env.client_as("apply", "stepfunctions"),
