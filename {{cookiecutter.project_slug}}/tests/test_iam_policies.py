@@ -218,6 +218,18 @@ def test_apply_role_follows_the_release(rendered):
         assert allows(apply, action, pipeline)
 
 
+def test_plan_role_reads_the_release_history_for_the_alias_drift_check(rendered):
+    plan = rendered["policies"]["plan"]
+    assert allows(plan, "states:ListExecutions", sm_arn())
+    executions = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{PROJECT}-release:*"
+    assert allows(plan, "states:DescribeExecution", executions)
+    function = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{PROJECT}-app"
+    for action in ("lambda:GetAlias", "lambda:ListVersionsByFunction"):
+        assert allows(plan, action, function)
+    # Reading only: never an answer to a waiting release.
+    assert not [s for s in statements(plan) if "states:SendTaskSuccess" in as_list(s["Action"])]
+
+
 def test_plan_role_writes_nothing(rendered):
     for statement in statements(rendered["policies"]["plan"]):
         actions = as_list(statement["Action"])

@@ -18,6 +18,7 @@ COMMANDS = {
     "plan-comment": ("plan_comment", "render and post the pull request's plan comment"),
     "release-wait": ("wait_for_release", "find a commit's release and follow it to the end"),
     "approve": ("approve", "approve or reject a release waiting for a person"),
+    "alias-drift": ("alias_drift", "aliases changed outside the pipeline since the last release"),
     "check-asl": ("check_asl", "check the state machine definition"),
     "diagram": ("asl_to_mermaid", "render the state machine as the README's Mermaid diagram"),
     "policy-lint": ("policy_lint", "parliament and cloudsplaining over the rendered IAM policies"),

@@ -207,6 +207,21 @@ resource "aws_iam_role_policy" "plan" {
         Resource  = aws_kms_key.state.arn
         Condition = local.state_key_only_through_state_bucket
       },
+      {
+        # The drift job's alias check (release-tooling alias-drift): the newest successful and
+        # running releases, and the commit each names in its input. Aliases and versions are read
+        # through ReadFunctions.
+        Sid      = "ReadReleaseHistory"
+        Effect   = "Allow"
+        Action   = "states:ListExecutions"
+        Resource = local.arns.state_machine
+      },
+      {
+        Sid      = "ReadReleaseInputs"
+        Effect   = "Allow"
+        Action   = "states:DescribeExecution"
+        Resource = "${local.arns.executions}:*"
+      },
     ])
   })
 }
