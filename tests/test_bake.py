@@ -65,7 +65,7 @@ def test_layout(bake, options):
     assert (project / "lambdas/app/handler.py").is_file()
     for name in PIPELINE_LAMBDAS:
         assert (project / "lambdas" / name / "handler.py").is_file(), name
-    for workflow in ("pull-request.yml", "deploy.yml", "drift.yml"):
+    for workflow in ("pull-request.yml", "deploy.yml", "drift.yml", "template-drift.yml"):
         assert (project / ".github/workflows" / workflow).is_file(), workflow
     approval = options.get("manual_approval") == "yes"
     for relative in APPROVAL_ONLY:

@@ -62,10 +62,16 @@ def test_template_change_is_reported_and_applied_by_cruft_update(tmp_path):
     assert outdated.returncode != 0
     assert "out of date" in (outdated.stdout + outdated.stderr).lower()
 
+    # The weekly template-drift job's check agrees with cruft's, and names the update command.
+    drift = run(sys.executable, "-m", "release_tooling", "template-drift", cwd=project)
+    assert drift.returncode == 2, drift.stdout + drift.stderr
+    assert git(template, "rev-parse", "HEAD")[:12] in drift.stdout and "cruft update" in drift.stdout
+
     update = run(CRUFT, "update", "--skip-apply-ask", "--allow-untracked-files", cwd=project)
     assert update.returncode == 0, update.stdout + update.stderr
     assert ".idea/" in (project / ".gitignore").read_text()
     assert run(CRUFT, "check", cwd=project).returncode == 0
+    assert run(sys.executable, "-m", "release_tooling", "template-drift", cwd=project).returncode == 0
 
 
 def test_a_new_tooling_version_reaches_a_project_as_a_small_diff(tmp_path):
@@ -79,6 +85,11 @@ def test_a_new_tooling_version_reaches_a_project_as_a_small_diff(tmp_path):
         version_file.read_text().replace(f'"{pinned_before["version"]}"', '"99.0.0"')
     )
     git(template, "commit", "--quiet", "-am", "serverless-release-tooling 99.0.0")
+
+    # The weekly template-drift job's check agrees with cruft's, and names the update command.
+    drift = run(sys.executable, "-m", "release_tooling", "template-drift", cwd=project)
+    assert drift.returncode == 2, drift.stdout + drift.stderr
+    assert git(template, "rev-parse", "HEAD")[:12] in drift.stdout and "cruft update" in drift.stdout
 
     update = run(CRUFT, "update", "--skip-apply-ask", "--allow-untracked-files", cwd=project)
     assert update.returncode == 0, update.stdout + update.stderr

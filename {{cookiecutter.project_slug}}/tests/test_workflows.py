@@ -19,7 +19,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS = ROOT / ".github" / "workflows"
 APPROVAL = (ROOT / "lambdas" / "approval_notifier").is_dir()  # manual_approval=yes
-NAMES = ("pull-request.yml", "deploy.yml", "drift.yml") + (
+NAMES = ("pull-request.yml", "deploy.yml", "drift.yml", "template-drift.yml") + (
     ("approve-release.yml",) if APPROVAL else ()
 )
 PINNED = re.compile(r"^\s*(?:-\s+)?uses:\s+([\w.-]+/[\w./-]+)@([0-9a-f]{40}) # v\d+\.\d+\.\d+\s*$")
@@ -215,6 +215,16 @@ def test_approve_release_answers_from_its_protected_environment_with_the_approve
     assert set(answer["env"]) == {"EXECUTION", "DECISION", "REASON"}
     bootstrap = (ROOT / "terraform" / "bootstrap" / "iam.tf").read_text()
     assert ':environment:release-approval"' in bootstrap
+
+
+def test_template_drift_is_weekly_without_aws_and_reports_one_issue():
+    workflow = load("template-drift.yml")
+    assert set(triggers(workflow)) == {"schedule", "workflow_dispatch"}
+    (schedule,) = triggers(workflow)["schedule"]
+    assert schedule["cron"].split()[2:] == ["*", "*", "1"]  # once a week
+    job_id, job = job_running(workflow, "make template-drift ISSUE=1")
+    assert job["permissions"] == {"contents": "read", "issues": "write"}
+    assert not [s for s in job["steps"] if s.get("uses", "").startswith(ROLE_ACTION)]
 
 
 def test_drift_is_scheduled_read_only_and_reports_one_issue():
