@@ -1,4 +1,4 @@
-"""Posting the plan comment against a fake GitHub API on 127.0.0.1."""
+"""Posting the plan comment and finding the reviewed plan, against a fake GitHub on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlencode, urlparse
 
 import pytest
 
-from release_tooling import github_api
+from release_tooling import github_api, plan_review
 from release_tooling import plan_comment as pc
 
 REPO = "acme/orders-service"
@@ -32,6 +32,13 @@ class FakeGitHub:
         self.scripted: list[tuple[int, dict, dict]] = []  # (status, headers, body) served first
         self.deny_writes = False
         self.next_id = 1000
+        # Actions API: runs of workflows, their artifacts, pull requests by merge commit.
+        self.runs: list[dict] = []  # each with "workflow" (file name) besides GitHub's fields
+        self.artifacts: dict[int, list[dict]] = {}  # run id -> artifacts
+        self.commit_pulls: dict[str, list[dict]] = {}
+        self.artifact_locations: dict[int, str] = {}  # artifact id -> where the zip redirects
+        # Blob storage: served to anyone (a signed URL is its own credential), never with a token.
+        self.blobs: dict[str, bytes] = {}
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(
             target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -64,6 +71,14 @@ class FakeGitHub:
                 fake.requests.append((self.command, self.path, payload, dict(self.headers)))
                 if fake.scripted:
                     self._send(*_reorder(fake.scripted.pop(0)))
+                    return
+                if self.path in fake.blobs:
+                    raw = fake.blobs[self.path]
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/zip")
+                    self.send_header("Content-Length", str(len(raw)))
+                    self.end_headers()
+                    self.wfile.write(raw)
                     return
                 if self.headers.get("Authorization") != "Bearer test-token":
                     self._send(401, {"message": "Bad credentials"})
@@ -115,10 +130,43 @@ class FakeGitHub:
                     issue = next(i for i in fake.issues if i["number"] == int(m.group(1)))
                     issue.update(payload)
                     self._send(200, issue)
+                elif self.command == "GET" and (
+                    m := re.fullmatch(rf"/repos/{REPO}/commits/([0-9a-f]+)/pulls", path)
+                ):
+                    self._page(fake.commit_pulls.get(m.group(1), []), query, path)
+                elif self.command == "GET" and (
+                    m := re.fullmatch(rf"/repos/{REPO}/actions/workflows/([^/]+)/runs", path)
+                ):
+                    runs = [
+                        r
+                        for r in fake.runs
+                        if r["workflow"] == m.group(1)
+                        and r["head_sha"] == query["head_sha"][0]
+                        and r["event"] == query["event"][0]
+                        and r["conclusion"] == query["status"][0]
+                    ]
+                    self._page(runs, query, path, key="workflow_runs")
+                elif self.command == "GET" and (
+                    m := re.fullmatch(rf"/repos/{REPO}/actions/runs/(\d+)/artifacts", path)
+                ):
+                    named = [
+                        a
+                        for a in fake.artifacts.get(int(m.group(1)), [])
+                        if a["name"] == query["name"][0]
+                    ]
+                    self._page(named, query, path, key="artifacts")
+                elif self.command == "GET" and (
+                    m := re.fullmatch(rf"/repos/{REPO}/actions/artifacts/(\d+)/zip", path)
+                ):
+                    location = fake.artifact_locations.get(int(m.group(1)))
+                    if location is None:
+                        self._send(404, {"message": "Not Found"})
+                    else:
+                        self._send(302, {}, {"Location": location})
                 else:
                     self._send(404, {"message": "Not Found"})
 
-            def _page(self, items: list, query: dict, path: str) -> None:
+            def _page(self, items: list, query: dict, path: str, key: str | None = None) -> None:
                 page = int(query.get("page", ["1"])[0])
                 size = FakeGitHub.PAGE_SIZE
                 chunk = items[(page - 1) * size : page * size]
@@ -129,7 +177,8 @@ class FakeGitHub:
                         f'<{fake.url}{path}?{following}>; rel="next", '
                         f'<{fake.url}{path}?page=99>; rel="last"'
                     )
-                self._send(200, chunk, headers)
+                body = {"total_count": len(items), key: chunk} if key else chunk
+                self._send(200, body, headers)
 
             do_GET = do_POST = do_PATCH = _dispatch
 
@@ -444,3 +493,201 @@ def test_https_and_loopback_http_api_urls_are_accepted():
     for url in ("https://github.example.com/api/v3/", "http://127.0.0.1:8080", "http://[::1]:1"):
         client = github_api.GitHubClient(token="t", repository=REPO, api_url=url)
         assert client.api_url == url.rstrip("/")
+
+
+# ------------------------------------------- finding the reviewed plan of a commit (plan-review)
+
+MERGE = "a" * 40
+HEAD = "b" * 40
+PLAN = {
+    "format_version": "1.2",
+    "resource_changes": [
+        {
+            "address": "aws_sns_topic.t",
+            "change": {"actions": ["create"], "after": {"name": "t"}, "after_unknown": {}},
+        }
+    ],
+}
+
+
+def artifact_zip(doc: dict) -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(plan_review.FILE_NAME, json.dumps(doc))
+    return buffer.getvalue()
+
+
+def publish(github, blobs, run: dict, doc: dict, artifact_id: int = 77) -> None:
+    """A successful run of pull-request.yml with the reviewed-plan artifact stored on `blobs`."""
+    github.runs.append({"workflow": "pull-request.yml", "conclusion": "success", **run})
+    github.artifacts[run["id"]] = [
+        {"id": artifact_id, "name": "check-results", "expired": False},
+        {"id": artifact_id + 1, "name": plan_review.ARTIFACT_NAME, "expired": False},
+    ]
+    path = f"/blob/{artifact_id + 1}.zip?sig=signed"
+    github.artifact_locations[artifact_id + 1] = f"{blobs.url}{path}"
+    blobs.blobs[path] = artifact_zip(doc)
+
+
+def review(argv, client, plan=PLAN, tmp=None):
+    plan_file = tmp / "plan.json"
+    plan_file.write_text(json.dumps(plan))
+    return plan_review.main([*argv, "--plan-json", str(plan_file)], env={}, client=client)
+
+
+def test_reviewed_plan_of_a_merged_pull_request_is_found_and_matches(
+    tmp_path, github, client, elsewhere, capsys
+):
+    doc = plan_review.record(PLAN)
+    github.commit_pulls[MERGE] = [
+        {
+            "number": 5,
+            "merge_commit_sha": MERGE,
+            "merged_at": "2026-01-01T00:00:00Z",
+            "head": {"sha": HEAD},
+        }
+    ]
+    publish(
+        github,
+        elsewhere,
+        {
+            "id": 10,
+            "run_number": 3,
+            "head_sha": HEAD,
+            "event": "pull_request",
+            "html_url": "runs/10",
+        },
+        doc,
+    )
+    # An older successful run of the same head: the newest one is the reviewed one.
+    publish(
+        github,
+        elsewhere,
+        {"id": 9, "run_number": 2, "head_sha": HEAD, "event": "pull_request"},
+        plan_review.record({**PLAN, "resource_changes": []}),
+        artifact_id=50,
+    )
+    assert review(["check", "--commit", MERGE], client, tmp=tmp_path) == 0
+    out = capsys.readouterr().out
+    assert f"reviewed plan {doc['digest']} from pull request #5" in out
+    assert "matches the reviewed plan" in out
+    # The blob store got the download without the token; the API origin got the token.
+    (blob_request,) = elsewhere.requests
+    assert blob_request[1].startswith("/blob/78.zip") and "Authorization" not in blob_request[3]
+    api_zip = [r for r in github.requests if r[1].endswith("/actions/artifacts/78/zip")]
+    assert api_zip and api_zip[0][3]["Authorization"] == "Bearer test-token"
+
+
+def test_a_merge_queue_run_of_the_commit_is_preferred(tmp_path, github, client, elsewhere, capsys):
+    queued = plan_review.record(PLAN)
+    publish(
+        github,
+        elsewhere,
+        {"id": 20, "run_number": 7, "head_sha": MERGE, "event": "merge_group"},
+        queued,
+    )
+    assert review(["check", "--commit", MERGE], client, tmp=tmp_path) == 0
+    assert "from merge queue: artifact 'reviewed-plan' of merge-queue run 20" in (
+        capsys.readouterr().out
+    )
+    assert not [r for r in github.requests if "/pulls" in r[1]]
+
+
+def test_a_plan_that_changed_since_review_stops_with_what_changed(
+    tmp_path, github, client, elsewhere, capsys
+):
+    publish(
+        github,
+        elsewhere,
+        {"id": 20, "run_number": 7, "head_sha": MERGE, "event": "merge_group"},
+        plan_review.record(PLAN),
+    )
+    changed = json.loads(json.dumps(PLAN))
+    changed["resource_changes"][0]["change"]["after"]["name"] = "other"
+    assert review(["check", "--commit", MERGE], client, plan=changed, tmp=tmp_path) == 1
+    out = capsys.readouterr().out
+    assert "~ changed: aws_sns_topic.t: values differ at name" in out
+    assert "::error title=The plan changed since review::" in out
+
+
+def test_a_commit_without_a_reviewed_plan_is_refused_unless_allowed(
+    tmp_path, github, client, capsys
+):
+    github.commit_pulls[MERGE] = [  # associated, but not merged as this commit
+        {"number": 5, "merge_commit_sha": "c" * 40, "merged_at": None, "head": {"sha": MERGE}}
+    ]
+    assert review(["check", "--commit", MERGE], client, tmp=tmp_path) == 3
+    err = capsys.readouterr().err
+    assert "was not merged from a pull request" in err and "ALLOW_UNREVIEWED_APPLY" in err
+    argv = ["check", "--commit", MERGE, "--allow-unreviewed"]
+    assert review(argv, client, tmp=tmp_path) == 0
+    assert "::warning title=Unreviewed apply::" in capsys.readouterr().out
+
+
+def test_a_pull_request_whose_run_kept_no_plan_is_not_reviewed(tmp_path, github, client, capsys):
+    github.commit_pulls[MERGE] = [
+        {"number": 5, "merge_commit_sha": MERGE, "merged_at": "x", "head": {"sha": HEAD}}
+    ]
+    assert review(["check", "--commit", MERGE], client, tmp=tmp_path) == 3
+    assert "has no successful pull_request run of pull-request.yml" in capsys.readouterr().err
+    github.runs.append(
+        {
+            "workflow": "pull-request.yml",
+            "conclusion": "success",
+            "id": 4,
+            "run_number": 1,
+            "head_sha": HEAD,
+            "event": "pull_request",
+        }
+    )
+    github.artifacts[4] = [{"id": 8, "name": plan_review.ARTIFACT_NAME, "expired": True}]
+    assert review(["check", "--commit", MERGE], client, tmp=tmp_path) == 3
+    assert "no unexpired artifact 'reviewed-plan'" in capsys.readouterr().err
+
+
+def test_an_altered_artifact_is_rejected(tmp_path, github, client, elsewhere, capsys):
+    doc = plan_review.record(PLAN)
+    doc["resources"]["aws_sns_topic.t"]["after"]["name"] = "tampered"
+    publish(
+        github,
+        elsewhere,
+        {"id": 20, "run_number": 7, "head_sha": MERGE, "event": "merge_group"},
+        doc,
+    )
+    assert review(["check", "--commit", MERGE], client, tmp=tmp_path) == 2
+    assert "does not match its content" in capsys.readouterr().err
+
+
+def test_fetch_writes_the_record(tmp_path, github, client, elsewhere):
+    doc = plan_review.record(PLAN)
+    publish(
+        github,
+        elsewhere,
+        {"id": 20, "run_number": 7, "head_sha": MERGE, "event": "merge_group"},
+        doc,
+    )
+    argv = ["fetch", "--commit", MERGE, "--out", str(tmp_path / "reviewed")]
+    assert plan_review.main(argv, env={}, client=client) == 0
+    written = json.loads((tmp_path / "reviewed" / plan_review.FILE_NAME).read_text())
+    assert written == doc
+
+
+@pytest.mark.parametrize(
+    "location",
+    ["http://blob.example.net/x.zip", "ftp://127.0.0.1/x.zip", "https://u:p@blob.example.net/x"],
+)
+def test_artifact_redirects_to_unsafe_urls_are_refused(github, client, location):
+    github.artifact_locations[5] = location
+    with pytest.raises(github_api.ForeignOriginError, match="refusing"):
+        client.download_artifact(5)
+
+
+def test_an_artifact_over_the_size_limit_is_refused(github, client, elsewhere):
+    github.artifact_locations[5] = f"{elsewhere.url}/blob/big"
+    elsewhere.blobs["/blob/big"] = b"x" * 2048
+    with pytest.raises(github_api.GitHubError, match="larger than 1024 bytes"):
+        client.download_artifact(5, max_bytes=1024)
+    assert client.download_artifact(5, max_bytes=4096) == b"x" * 2048

@@ -17,6 +17,7 @@ COMMANDS = {
     "terraform": ("terraform", "init/validate/plan/apply/drift both Terraform roots"),
     "plan-comment": ("plan_comment", "render and post the pull request's plan comment"),
     "plan-review": ("plan_review", "record the reviewed plan; on merge, compare with it"),
+    "plan-review": ("plan_review", "record the reviewed plan; on merge, compare with it"),
     "release-wait": ("wait_for_release", "find a commit's release and follow it to the end"),
     "approve": ("approve", "approve or reject a release waiting for a person"),
     "alias-drift": ("alias_drift", "aliases changed outside the pipeline since the last release"),

@@ -18,6 +18,13 @@ Trust rules (anyone who can comment can copy the hidden marker into their own co
 - The token is only sent to the configured API origin (scheme, host and port), over HTTPS; plain
   HTTP is accepted for loopback addresses only (tests, local fakes). Redirects and ``Link:
   rel="next"`` URLs to any other origin are refused, so the token never leaves that origin.
+- One exception to following redirects: downloading an artifact. GitHub answers "Download an
+  artifact" (GET /repos/{owner}/{repo}/actions/artifacts/{artifact_id}/zip) with a redirect whose
+  Location is a short-lived (1 minute) signed URL on blob storage, another origin (GitHub REST
+  docs, https://docs.github.com/rest/actions/artifacts#download-an-artifact). The client does not
+  follow that redirect with the token: it reads the Location and fetches it with a separate
+  request that carries no Authorization header (https only, http for loopback hosts in tests),
+  bounded in size.
 """
 
 from __future__ import annotations
@@ -126,6 +133,40 @@ class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
         return new
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """Do not follow redirects: the caller reads Location itself (artifact downloads)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001, ARG002
+        return None
+
+
+class _TokenFreeRedirects(urllib.request.HTTPRedirectHandler):
+    """Blob downloads carry no token; their redirects may go anywhere safe (https or loopback)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001
+        check_download_url(newurl)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def check_download_url(url: str) -> str:
+    """A URL an artifact may be fetched from without the token: https (http on loopback only),
+    without credentials in it."""
+    parts = urllib.parse.urlsplit(url)
+    scheme, host, _ = origin(url)
+    if (
+        not host
+        or scheme not in ("https", "http")
+        or (scheme == "http" and host not in LOOPBACK_HOSTS)
+    ):
+        raise ForeignOriginError(f"refusing to download an artifact from {url!r}: not https")
+    if parts.username or parts.password:
+        raise ForeignOriginError("refusing an artifact download URL that carries credentials")
+    return url
+
+
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+
+
 @dataclass(frozen=True)
 class Response:
     status: int
@@ -163,6 +204,8 @@ class GitHubClient:
         self.api_url = check_api_url(self.api_url)
         self._origin = origin(self.api_url)
         self._opener = urllib.request.build_opener(_SameOriginRedirects(self._origin, self.token))
+        self._no_redirect_opener = urllib.request.build_opener(_NoRedirects())
+        self._download_opener = urllib.request.build_opener(_TokenFreeRedirects())
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **kwargs: Any) -> GitHubClient:
@@ -198,8 +241,13 @@ class GitHubClient:
             url += "?" + urllib.parse.urlencode(query)
         return url
 
-    def request(self, method: str, url: str, payload: Any = None) -> Response:
+    def request(
+        self, method: str, url: str, payload: Any = None, follow_redirects: bool = True
+    ) -> Response:
+        """One API call, retried when transient. ``follow_redirects=False`` returns a redirect
+        (3xx) as a Response with its headers instead of following it."""
         data = None if payload is None else json.dumps(payload).encode()
+        opener = self._opener if follow_redirects else self._no_redirect_opener
         if origin(url) != self._origin:
             raise ForeignOriginError(
                 f"refusing {method} {url}: it is outside the GitHub API origin {self.api_url}, "
@@ -216,10 +264,13 @@ class GitHubClient:
             if data is not None:
                 req.add_header("Content-Type", "application/json")
             try:
-                with self._opener.open(req, timeout=self.timeout) as resp:
+                with opener.open(req, timeout=self.timeout) as resp:
                     return Response(resp.status, _lower(resp.headers), _decode(resp.read()))
             except urllib.error.HTTPError as err:
                 headers = _lower(err.headers)
+                if not follow_redirects and err.code in REDIRECT_STATUSES:
+                    err.close()
+                    return Response(err.code, headers, None)
                 body = _decode(err.read())
                 delay = self._retry_delay(err.code, headers, body, attempt)
                 if delay is None:
@@ -267,8 +318,9 @@ class GitHubClient:
             return PermissionDenied(message, status)
         return GitHubError(message, status)
 
-    def paginate(self, url: str, max_pages: int = 50) -> Iterator[Any]:
-        """Yield items of a list endpoint, following Link: rel="next"."""
+    def paginate(self, url: str, max_pages: int = 50, key: str | None = None) -> Iterator[Any]:
+        """Yield items of a list endpoint, following Link: rel="next". ``key`` names the list in
+        endpoints that wrap it in an object (workflow runs, artifacts)."""
         pages = 0
         next_url: str | None = url
         while next_url:
@@ -276,6 +328,8 @@ class GitHubClient:
             if pages > max_pages:
                 raise GitHubError(f"more than {max_pages} pages at {url}; refusing to scan further")
             resp = self.request("GET", next_url)
+            if key is not None and isinstance(resp.body, dict):
+                resp = Response(resp.status, resp.headers, resp.body.get(key))
             if not isinstance(resp.body, list):
                 raise GitHubError(
                     f"GET {next_url} returned {type(resp.body).__name__}, expected a list"
@@ -328,6 +382,71 @@ class GitHubClient:
             "POST", self.url("issues"), {"title": title, "body": body, "labels": labels}
         )
         return "created", resp.body
+
+    # -- commits, workflow runs and artifacts (deploy: finding the reviewed plan) -------
+
+    def commit_pulls(self, sha: str) -> list[dict[str, Any]]:
+        """Pull requests associated with a commit (GitHub REST "List pull requests associated
+        with a commit", GET /repos/{owner}/{repo}/commits/{commit_sha}/pulls): for a commit on
+        the default branch, the merged pull requests that introduced it."""
+        return list(self.paginate(self.url(f"commits/{sha}/pulls", {"per_page": 100})))
+
+    def workflow_runs(
+        self, workflow: str, head_sha: str, event: str, status: str = "success"
+    ) -> list[dict[str, Any]]:
+        """Runs of one workflow (its file name) for a commit and event, newest first (GitHub
+        REST "List workflow runs for a workflow", GET .../actions/workflows/{workflow_id}/runs
+        with head_sha, event and status filters)."""
+        query = {"head_sha": head_sha, "event": event, "status": status, "per_page": 100}
+        url = self.url(f"actions/workflows/{urllib.parse.quote(workflow, safe='')}/runs", query)
+        runs = list(self.paginate(url, key="workflow_runs"))
+        return sorted(runs, key=lambda r: (r.get("run_number", 0), r.get("run_attempt", 0)))[::-1]
+
+    def run_artifacts(self, run_id: int, name: str) -> list[dict[str, Any]]:
+        """A run's artifacts called ``name`` (GitHub REST "List workflow run artifacts",
+        GET .../actions/runs/{run_id}/artifacts?name=NAME)."""
+        url = self.url(f"actions/runs/{int(run_id)}/artifacts", {"name": name, "per_page": 100})
+        return [a for a in self.paginate(url, key="artifacts") if a.get("name") == name]
+
+    def download_artifact(self, artifact_id: int, max_bytes: int = 10 * 1024 * 1024) -> bytes:
+        """The zip of an artifact. The API answers with a redirect to a signed blob-storage URL
+        on another origin (valid one minute); that URL is fetched without the token."""
+        url = self.url(f"actions/artifacts/{int(artifact_id)}/zip")
+        last: Exception | None = None
+        for attempt in range(1, self.max_attempts + 1):
+            resp = self.request("GET", url, follow_redirects=False)
+            location = resp.headers.get("location")
+            if resp.status not in REDIRECT_STATUSES or not location:
+                raise GitHubError(
+                    f"GET {url} answered HTTP {resp.status} without a download location"
+                )
+            blob = check_download_url(urllib.parse.urljoin(url, location))
+            # No Authorization header: the signed URL is the credential. Its origin is checked
+            # above (https, or http on loopback for tests).
+            req = urllib.request.Request(blob, headers={"User-Agent": USER_AGENT})  # noqa: S310
+            try:
+                with self._download_opener.open(req, timeout=self.timeout) as blob_resp:
+                    data = blob_resp.read(max_bytes + 1)
+            except (urllib.error.URLError, TimeoutError, ConnectionError) as err:
+                status = getattr(err, "code", None)
+                if status is not None and status < 500:
+                    raise GitHubError(
+                        f"downloading artifact {artifact_id} failed: HTTP {status}", status
+                    ) from None
+                last = err
+                if attempt < self.max_attempts:
+                    self.log(f"artifact {artifact_id} download failed ({err}); retrying")
+                    self.sleep(self._backoff(attempt))
+                continue
+            if len(data) > max_bytes:
+                raise GitHubError(
+                    f"artifact {artifact_id} is larger than {max_bytes} bytes; refusing it"
+                )
+            return data
+        raise RetriesExhausted(
+            f"artifact {artifact_id} download still failing after {self.max_attempts} "
+            f"attempts: {last}"
+        )
 
 
 def _lower(headers: Any) -> dict[str, str]:
