@@ -398,7 +398,7 @@ def test_without_smoke_checks_no_traffic_is_sent_and_the_canary_completes(
 # ---------------------------------------------------------------------------------------------
 # Step Functions -> EventBridge -> SNS -> SQS
 # ---------------------------------------------------------------------------------------------
-def release_events(aws, allow_eventbridge: bool = True) -> dict:
+def release_events(aws, allow_eventbridge: bool = True, transform: bool = True) -> dict:
     """A state machine, a topic with an SQS subscriber, and the status rule targeting the topic."""
     suffix = uuid.uuid4().hex[:8]
     iam, sfn, sns, sqs, events = (
@@ -456,19 +456,13 @@ def release_events(aws, allow_eventbridge: bool = True) -> dict:
                 }
             ),
         )
-    events.put_targets(
-        Rule=f"release-status-{suffix}",
-        Targets=[
-            {
-                "Id": "topic",
-                "Arn": topic,
-                "InputTransformer": {
-                    "InputPathsMap": {"execution": "$.detail.name", "status": "$.detail.status"},
-                    "InputTemplate": '"Execution <execution> finished with status <status>."',
-                },
-            }
-        ],
-    )
+    target = {"Id": "topic", "Arn": topic}
+    if transform:
+        target["InputTransformer"] = {
+            "InputPathsMap": {"execution": "$.detail.name", "status": "$.detail.status"},
+            "InputTemplate": '"Execution <execution> finished with status <status>."',
+        }
+    events.put_targets(Rule=f"release-status-{suffix}", Targets=[target])
     queue = sqs.create_queue(QueueName=f"release-watch-{suffix}")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
@@ -492,6 +486,30 @@ def test_the_end_of_an_execution_reaches_the_topic_through_the_status_rule(aws):
     assert got == ['"Execution run-1 finished with status SUCCEEDED."']
     status = aws("stepfunctions").describe_execution(executionArn=execution["executionArn"])
     assert status["status"] == "SUCCEEDED"
+
+
+def test_the_status_change_event_has_the_shape_step_functions_sends(aws):
+    s = release_events(aws, transform=False)
+    sfn = aws("stepfunctions")
+    arn = sfn.start_execution(stateMachineArn=s["machine"], name="run-3", input='{"a": 1}')[
+        "executionArn"
+    ]
+
+    (raw,) = wait_for(lambda: messages(aws, s["queue"]), timeout=10)
+
+    event = json.loads(raw)
+    assert (event["source"], event["detail-type"]) == (
+        "aws.states",
+        "Step Functions Execution Status Change",
+    )
+    assert event["resources"] == [arn] and event["version"] == "0"
+    assert event["time"].endswith("Z") and event["account"] and event["region"]
+    detail = event["detail"]
+    assert (detail["executionArn"], detail["stateMachineArn"]) == (arn, s["machine"])
+    assert (detail["name"], detail["status"]) == ("run-3", "SUCCEEDED")
+    assert detail["stopDate"] >= detail["startDate"] > 1_600_000_000_000  # epoch milliseconds
+    assert json.loads(detail["input"]) == {"a": 1} == json.loads(detail["output"])
+    assert detail["error"] is None and detail["cause"] is None
 
 
 def test_a_topic_policy_that_does_not_admit_eventbridge_gets_nothing(aws):
