@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from release_tooling import plan_comment as pc
+from release_tooling import plan_review
 
 PLANS = Path(__file__).parent / "fixtures" / "plans"
 RUN_URL = "https://github.com/acme/orders-service/actions/runs/42"
@@ -590,6 +591,52 @@ def test_cli_bad_input_is_one_clear_error(tmp_path, capsys, files, extra, messag
     assert pc.main(["render", "--plan-json", str(tmp_path / "plan.json"), *extra]) == 2
     err = capsys.readouterr().err
     assert err.startswith("plan_comment.py render: ") and message in err
+
+
+def test_cli_render_shows_the_reviewed_digest_and_the_release_preview(tmp_path, capsys):
+    manifest = {
+        "commit": "0123456789abcdef0123456789abcdef01234567",
+        "app_functions": ["app"],
+        "artifacts": {"app": {"sha256": "a" * 64, "size": 2048}},
+    }
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    for name, doc in (("changes", ALL_KINDS), ("none", plan_doc([]))):
+        (tmp_path / f"{name}.json").write_text(json.dumps(doc))
+        record = plan_review.record(doc)
+        (tmp_path / "review.json").write_text(json.dumps(record))
+        argv = ["render", "--plan-json", str(tmp_path / f"{name}.json")]
+        argv += ["--manifest", str(tmp_path / "manifest.json")]
+        assert pc.main([*argv, "--plan-review", str(tmp_path / "review.json")]) == 0
+        out = capsys.readouterr().out
+        # Also when nothing changes: merging still releases the app.
+        assert f"🔏 Reviewed plan `{record['digest']}`" in out
+        assert "#### Release preview: what merging releases" in out
+        assert f"| `app` | app | `{'a' * 64}` | 2.0 KiB |" in out
+        if name == "changes":  # above the resource table, which is cut before them
+            assert out.index("Release preview") < out.index("| Action | Resource | Note |")
+
+
+def test_cli_render_refuses_an_altered_review_record_and_a_bad_manifest(tmp_path, capsys):
+    (tmp_path / "plan.json").write_text(json.dumps(ALL_KINDS))
+    record = plan_review.record(ALL_KINDS)
+    record["salt"] = "0" * 32
+    (tmp_path / "review.json").write_text(json.dumps(record))
+    argv = ["render", "--plan-json", str(tmp_path / "plan.json")]
+    assert pc.main([*argv, "--plan-review", str(tmp_path / "review.json")]) == 2
+    assert "does not match its content" in capsys.readouterr().err
+    (tmp_path / "manifest.json").write_text("{")
+    assert pc.main([*argv, "--manifest", str(tmp_path / "manifest.json")]) == 2
+    assert "--manifest" in capsys.readouterr().err
+
+
+def test_a_failed_plan_has_no_preview_or_digest(tmp_path, capsys):
+    (tmp_path / "plan.txt").write_text(FAILED_TEXT)
+    (tmp_path / "manifest.json").write_text(json.dumps({"commit": "c" * 40, "artifacts": {}}))
+    argv = ["render", "--plan-json", str(tmp_path / "absent.json")]
+    argv += ["--plan-text", str(tmp_path / "plan.txt")]
+    assert pc.main([*argv, "--manifest", str(tmp_path / "manifest.json")]) == 0
+    out = capsys.readouterr().out
+    assert "Terraform plan failed" in out and "Release preview" not in out
 
 
 # ------------------------------------------- errored plans, drift, failed conditions

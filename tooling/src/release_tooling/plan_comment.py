@@ -3,6 +3,9 @@
 
     plan_comment.py render --plan-json PLAN.json [--plan-text PLAN.txt]
         [--checkov-json CHECKOV.json] [--tests-junit JUNIT.xml] [--run-url URL]
+        [--manifest build/manifest.json] [--read-aliases] [--plan-review build/plan-review.json]
+        (the last three: the release preview, see release_preview.py, and the reviewed plan's
+        digest, see plan_review.py)
     plan_comment.py post --pr N --body-file FILE
     plan_comment.py issue --body-file FILE [--title T] [--label L]   (drift workflow)
     plan_comment.py summary --title T --file FILE [--max-bytes N | --tail-lines N]
@@ -39,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import github_api
+from . import github_api, plan_review, release_preview
 
 MARKER = "<!-- terraform-plan-comment -->"
 GITHUB_BODY_LIMIT = 65_536
@@ -783,6 +786,22 @@ class Inputs:
     checkov: CheckovResult | None = None
     tests: TestResults | None = None
     run_url: str | None = None
+    release_preview: str | None = None  # release_preview.render(): what merging releases
+    review_digest: str | None = None  # plan-review record's digest: what a merge may apply
+
+
+def review_sections(inputs: Inputs) -> list[str]:
+    """The digest of the reviewed plan and the release preview (both bounded in size)."""
+    out = []
+    if inputs.review_digest:
+        out.append(
+            f"🔏 Reviewed plan {code(inputs.review_digest)}: kept with this run (artifact "
+            "`reviewed-plan`); on merge, the deploy plans again and applies only if its changes "
+            "are these."
+        )
+    if inputs.release_preview:
+        out.append(inputs.release_preview)
+    return out
 
 
 def render(inputs: Inputs, budget: int = DEFAULT_BUDGET) -> str:
@@ -816,6 +835,7 @@ def render(inputs: Inputs, budget: int = DEFAULT_BUDGET) -> str:
             )
         if not summary.complete:
             head.append(incomplete)
+        head += review_sections(inputs)
         head += [s for s in (conditions_section(summary), drift_section(summary)) if s]
         return _fit_extras(head, checkov, tests, budget, suffix=run_link)
 
@@ -840,6 +860,8 @@ def render(inputs: Inputs, budget: int = DEFAULT_BUDGET) -> str:
     warning = warnings_section(summary)
     if warning:
         head.append(warning)
+    if not summary.errored:
+        head += review_sections(inputs)
     if summary.errored:
         head.append(error_block(inputs.plan_text) or _no_error_text(inputs))
     conditions = conditions_section(summary)
@@ -1093,11 +1115,37 @@ def load_inputs(args: argparse.Namespace) -> Inputs:
     tests = None
     if args.tests_junit:
         tests = parse_junit(_read_optional(args.tests_junit, "--tests-junit") or "")
+    preview = review_digest = None
+    if plan is not None and not plan.get("errored"):
+        manifest = None
+        if args.manifest:
+            try:
+                manifest = json.loads(_read_optional(args.manifest, "--manifest") or "")
+            except ValueError as err:
+                raise InputError(
+                    f"--manifest {args.manifest} is not valid JSON ({err}); "
+                    "write it with `release-tooling package`"
+                ) from None
+        if manifest is not None or args.read_aliases:
+            reader = release_preview.read_alias_versions() if args.read_aliases else None
+            preview = release_preview.render(release_preview.build(plan, manifest, reader))
+        if args.plan_review:
+            raw_review = _read_optional(args.plan_review, "--plan-review") or ""
+            try:
+                review_digest = plan_review.load_record(raw_review, "--plan-review")["digest"]
+            except plan_review.InputError as err:
+                raise InputError(str(err)) from None
     # No spaces, brackets or parentheses: the URL goes into [text](url) unescaped.
     if args.run_url and not re.fullmatch(r"https?://[^\s()<>\[\]`]+", args.run_url):
         raise InputError(f"--run-url must be an http(s) URL, got {args.run_url!r}")
     return Inputs(
-        plan=plan, plan_text=plan_text, checkov=checkov, tests=tests, run_url=args.run_url
+        plan=plan,
+        plan_text=plan_text,
+        checkov=checkov,
+        tests=tests,
+        run_url=args.run_url,
+        release_preview=preview,
+        review_digest=review_digest,
     )
 
 
@@ -1200,6 +1248,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--checkov-json", help="checkov -o json output")
     r.add_argument("--tests-junit", help="pytest --junitxml output")
     r.add_argument("--run-url", help="workflow run URL, where the job summary holds the full plan")
+    r.add_argument("--manifest", help="build/manifest.json: adds the release preview")
+    r.add_argument(
+        "--read-aliases",
+        action="store_true",
+        help="read the aliases' current versions from AWS (lambda:GetAlias) for the preview",
+    )
+    r.add_argument("--plan-review", help="plan-review record: shows the reviewed plan's digest")
     p = sub.add_parser("post", help="create or update the pull request's plan comment")
     p.add_argument("--pr", required=True, type=_positive_int, help="pull request number")
     p.add_argument("--body-file", required=True, help="rendered comment")
