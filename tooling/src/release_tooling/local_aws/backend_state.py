@@ -41,17 +41,29 @@ class SnapshotStateError(Exception):
     """The state could not be saved or loaded; the message says what and where."""
 
 
+# The tooling's sources that decide what an applied environment holds: the endpoint and how the
+# local run applies Terraform to it (an edited checkout of the same version counts as another).
+_STATE_SOURCES = (
+    "local_aws/**/*.py",
+    "local/environment.py",
+    "local/snapshot.py",
+    "local/terraform_roots.py",
+    "terraform.py",
+)
+
+
 @functools.cache
 def versions() -> dict[str, str]:
     """What a snapshot is only valid for: this format, the tooling (its version and a digest of
-    its source, so an edited checkout of the same version counts as another), moto and Python."""
+    the sources in _STATE_SOURCES), moto and Python."""
     from importlib import metadata
 
     from .. import __version__
 
     package = Path(__file__).resolve().parent.parent
     digest = hashlib.sha256()
-    for source in sorted(package.rglob("*.py")):
+    sources = {path for pattern in _STATE_SOURCES for path in package.glob(pattern)}
+    for source in sorted(sources):
         digest.update(source.relative_to(package).as_posix().encode() + b"\0")
         digest.update(source.read_bytes())
     return {
