@@ -532,10 +532,10 @@ def publish(github, blobs, run: dict, doc: dict, artifact_id: int = 77) -> None:
     blobs.blobs[path] = artifact_zip(doc)
 
 
-def review(argv, client, plan=PLAN, tmp=None):
+def review(argv, client, plan=PLAN, tmp=None, env=None):
     plan_file = tmp / "plan.json"
     plan_file.write_text(json.dumps(plan))
-    return plan_review.main([*argv, "--plan-json", str(plan_file)], env={}, client=client)
+    return plan_review.main([*argv, "--plan-json", str(plan_file)], env=env or {}, client=client)
 
 
 def test_reviewed_plan_of_a_merged_pull_request_is_found_and_matches(
@@ -607,10 +607,18 @@ def test_a_plan_that_changed_since_review_stops_with_what_changed(
     )
     changed = json.loads(json.dumps(PLAN))
     changed["resource_changes"][0]["change"]["after"]["name"] = "other"
-    assert review(["check", "--commit", MERGE], client, plan=changed, tmp=tmp_path) == 1
+    env = {"GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md")}
+    assert review(["check", "--commit", MERGE], client, plan=changed, tmp=tmp_path, env=env) == 1
     out = capsys.readouterr().out
     assert "~ changed: aws_sns_topic.t: values differ at name" in out
     assert "::error title=The plan changed since review::" in out
+    summary = (tmp_path / "summary.md").read_text()
+    assert summary.startswith("### ❌ Reviewed plan\n\nFrom merge queue: artifact 'reviewed-plan'")
+    assert "values differ at name" in summary
+    # Unreviewed applies allowed (ALLOW_UNREVIEWED_APPLY): the same difference is a warning.
+    argv = ["check", "--commit", MERGE, "--allow-unreviewed"]
+    assert review(argv, client, plan=changed, tmp=tmp_path) == 0
+    assert "::warning title=Unreviewed apply::The plan differs" in capsys.readouterr().out
 
 
 def test_a_commit_without_a_reviewed_plan_is_refused_unless_allowed(

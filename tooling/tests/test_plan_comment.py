@@ -624,6 +624,10 @@ def test_cli_render_refuses_an_altered_review_record_and_a_bad_manifest(tmp_path
     argv = ["render", "--plan-json", str(tmp_path / "plan.json")]
     assert pc.main([*argv, "--plan-review", str(tmp_path / "review.json")]) == 2
     assert "does not match its content" in capsys.readouterr().err
+    # A record of another plan (left over from an earlier `make plan`) is refused too.
+    (tmp_path / "review.json").write_text(json.dumps(plan_review.record(plan_doc([]))))
+    assert pc.main([*argv, "--plan-review", str(tmp_path / "review.json")]) == 2
+    assert "records another plan than --plan-json" in capsys.readouterr().err
     (tmp_path / "manifest.json").write_text("{")
     assert pc.main([*argv, "--manifest", str(tmp_path / "manifest.json")]) == 2
     assert "--manifest" in capsys.readouterr().err

@@ -1132,9 +1132,17 @@ def load_inputs(args: argparse.Namespace) -> Inputs:
         if args.plan_review:
             raw_review = _read_optional(args.plan_review, "--plan-review") or ""
             try:
-                review_digest = plan_review.load_record(raw_review, "--plan-review")["digest"]
+                reviewed = plan_review.load_record(raw_review, f"--plan-review {args.plan_review}")
             except plan_review.InputError as err:
                 raise InputError(str(err)) from None
+            review_digest = reviewed["digest"]
+            # A record left over from another plan must not put its digest under this one.
+            if plan_review.record(plan, reviewed["salt"])["digest"] != review_digest:
+                raise InputError(
+                    f"--plan-review {args.plan_review} records another plan than "
+                    f"--plan-json {args.plan_json}; run `make plan-review-record` after "
+                    "`make plan`, or delete it"
+                )
     # No spaces, brackets or parentheses: the URL goes into [text](url) unescaped.
     if args.run_url and not re.fullmatch(r"https?://[^\s()<>\[\]`]+", args.run_url):
         raise InputError(f"--run-url must be an http(s) URL, got {args.run_url!r}")

@@ -51,8 +51,9 @@ Finding the reviewed plan of a commit on main (fetch/check), through the GitHub 
    run's artifact ("List workflow run artifacts", "Download an artifact",
    https://docs.github.com/rest/actions/artifacts).
 A commit with neither (a direct push, or workflow_dispatch of an unreviewed main) has no
-reviewed plan: check refuses it unless --allow-unreviewed (the deploy workflow passes it when the
-repository variable ALLOW_UNREVIEWED_APPLY is "true").
+reviewed plan: check refuses it, like a plan that changed since review, unless --allow-unreviewed
+(the deploy workflow passes it when the repository variable ALLOW_UNREVIEWED_APPLY is "true"),
+which applies either with a warning.
 
 Exit codes: 0 the plan matches what was reviewed (compare, check) / recorded / found (fetch);
 1 the plan differs from what was reviewed, or a GitHub API error; 2 bad input (a missing or
@@ -331,8 +332,9 @@ class Comparison:
                 [f"  - no longer planned: {w} (reviewed: {a})" for w, a in self.dropped]
             )
             lines.append(
-                "Open a pull request from current main so the plan of what would be applied is "
-                "reviewed, or re-run the pull request's checks and merge again."
+                "Merge a pull request made on top of current main: its plan shows everything that "
+                "would be applied, and its merge deploys it (or, having read this plan, set the "
+                "repository variable ALLOW_UNREVIEWED_APPLY to true for one re-run)."
             )
         if self.already_applied:
             lines.append(
@@ -482,6 +484,20 @@ def _commit(value: str) -> str:
     return value
 
 
+def _step_summary(env: dict[str, str], found: Found, result: Comparison) -> None:
+    """The comparison in the job summary, when the job has one ($GITHUB_STEP_SUMMARY)."""
+    path = env.get("GITHUB_STEP_SUMMARY")
+    if not path:
+        return
+    icon = "✅" if result.matches else "❌"
+    fence = "`" * max(3, *(len(m) + 1 for m in re.findall(r"`+", result.report())), 3)
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(
+            f"### {icon} Reviewed plan\n\nFrom {found.source}.\n\n{fence}text\n"
+            f"{result.report()}\n{fence}\n"
+        )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="release-tooling plan-review", description=__doc__.split("\n\n")[0]
@@ -508,7 +524,7 @@ def build_parser() -> argparse.ArgumentParser:
             f.add_argument(
                 "--allow-unreviewed",
                 action="store_true",
-                help="a commit with no reviewed plan is applied anyway (with a warning)",
+                help="apply anyway (with a warning) when there is no reviewed plan or it differs",
             )
     return parser
 
@@ -559,10 +575,18 @@ def main(
             return 0
         result = compare(found.record, plan)
         print(result.report())
-        if not result.matches:
-            first = result.report().splitlines()[0]
-            print(f"::error title=The plan changed since review::{first}")
-        return 0 if result.matches else 1
+        _step_summary(env, found, result)
+        if result.matches:
+            return 0
+        first = result.report().splitlines()[0]
+        if args.allow_unreviewed:
+            print(
+                f"::warning title=Unreviewed apply::{first}; applying anyway because "
+                "unreviewed applies are allowed (ALLOW_UNREVIEWED_APPLY)"
+            )
+            return 0
+        print(f"::error title=The plan changed since review::{first}")
+        return 1
     except (InputError, github_api.ConfigError) as err:
         print(f"{name}: {err}", file=sys.stderr)
         return 2
