@@ -131,9 +131,10 @@ def test_never_pull_request_target(name):
 
 def test_pull_request_plan_only_for_same_repository_and_checks_for_everyone():
     workflow = load("pull-request.yml")
-    assert set(triggers(workflow)) == {"pull_request"}
+    assert set(triggers(workflow)) == {"pull_request", "merge_group"}
     plan_id, plan = job_running(workflow, "make plan")
     assert "github.event.pull_request.head.repo.full_name == github.repository" in plan["if"]
+    assert "github.event_name == 'merge_group'" in plan["if"]
     assert plan["permissions"] == {
         "contents": "read",
         "id-token": "write",
@@ -171,18 +172,67 @@ def test_deploy_never_cancels_and_applies_in_production_environment():
     _, job = job_running(workflow, "make apply")
     assert job["environment"] == "production"
     assert job["if"] == expr("github.ref == 'refs/heads/main'")
-    assert job["permissions"] == {"contents": "read", "id-token": "write"}
+    assert job["permissions"] == {
+        "contents": "read",
+        "id-token": "write",
+        "actions": "read",
+        "pull-requests": "read",
+    }
     runs = [s.get("run") or "" for s in job["steps"]]
-    order = [next(i for i, r in enumerate(runs) if cmd in r) for cmd in ("make plan", "make apply")]
+    order = [
+        next(i for i, r in enumerate(runs) if cmd in r)
+        for cmd in ("make plan", "make plan-review ", "make apply")
+    ]
     order += [
         next(i for i, r in enumerate(runs) if cmd in r)
         for cmd in ("make release-upload", "make release-wait")
     ]
-    assert order == sorted(order), "plan, apply the saved plan, upload, then wait, in one job"
+    assert order == sorted(order), "plan, check it, apply it, upload, then wait, in one job"
     roles = {
         s["with"]["role-to-assume"] for s in job["steps"] if "configure-aws" in s.get("uses", "")
     }
     assert roles == {expr("vars.AWS_APPLY_ROLE_ARN")}
+
+
+def test_pull_request_keeps_the_reviewed_plan_and_comments_only_on_pull_requests():
+    workflow = load("pull-request.yml")
+    _, plan = job_running(workflow, "make plan-review-record")
+    names = [s.get("name") or s.get("uses", "") for s in plan["steps"]]
+    record = next(i for i, s in enumerate(plan["steps"]) if s.get("id") == "review")
+    upload = next(
+        i
+        for i, s in enumerate(plan["steps"])
+        if s.get("uses", "").startswith("actions/upload-artifact@")
+    )
+    comment = next(i for i, n in enumerate(names) if n == "make plan-comment")
+    assert record < upload < comment, "record, keep it, then show its digest in the comment"
+    kept = plan["steps"][upload]
+    assert kept["if"] == expr("steps.review.outcome == 'success'")
+    # The name and file release-tooling plan-review check looks for in the reviewed run.
+    assert kept["with"]["name"] == "reviewed-plan"
+    assert kept["with"]["path"] == "build/plan-review.json"
+    assert kept["with"]["if-no-files-found"] == "error"
+    post = next(s for s in plan["steps"] if "make plan-comment-post" in (s.get("run") or ""))
+    assert "github.event_name == 'pull_request'" in post["if"]
+    # The merge queue plans read-only too: the plan role cannot hold the state lock.
+    makefile = (ROOT / "Makefile").read_text()
+    assert "$(filter pull_request merge_group,$(GITHUB_EVENT_NAME)),false,true)" in makefile
+
+
+def test_deploy_applies_only_the_reviewed_plan():
+    workflow = load("deploy.yml")
+    _, job = job_running(workflow, "make plan-review ")
+    step = next(s for s in job["steps"] if "make plan-review " in (s.get("run") or ""))
+    assert "if" not in step, "runs whenever the plan succeeded, changes or not"
+    assert step["env"] == {
+        "GITHUB_TOKEN": expr("github.token"),
+        "COMMIT": expr("github.sha"),
+        "ALLOW_UNREVIEWED": expr("vars.ALLOW_UNREVIEWED_APPLY"),
+    }
+    assert 'COMMIT="$COMMIT"' in step["run"] and 'ALLOW_UNREVIEWED="$ALLOW_UNREVIEWED"' in step["run"]
+    recipe = make_recipe("plan-review")
+    assert "plan-review check --commit" in recipe
+    assert "$(if $(filter true,$(ALLOW_UNREVIEWED)), --allow-unreviewed)" in recipe
 
 
 def test_deploy_waits_for_approval_only_when_the_state_machine_has_it():
