@@ -127,6 +127,51 @@ def test_a_damaged_snapshot_is_refused(tmp_path: Path) -> None:
         snapshot.lookup("d" * 64, tmp_path)
 
 
+class FakeEndpoint:
+    """The endpoint's side of a save: busy `busy` times, then it writes the state file."""
+
+    def __init__(self, busy: int) -> None:
+        self.busy, self.calls = busy, 0
+
+    def control(self, method: str, path: str, body: dict, timeout: float) -> dict:
+        from release_tooling.local_aws import process
+
+        self.calls += 1
+        assert (method, path) == ("POST", "snapshot")
+        if self.calls <= self.busy:
+            raise process.EndpointError("POST snapshot: the endpoint is not idle (execution x)")
+        Path(body["path"]).write_bytes(b"endpoint state")
+        return {"bytes": 14, "backends": ["moto.iam.models:iam_backends"]}
+
+
+def test_a_save_waits_for_the_endpoint_to_settle_and_lands_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(snapshot.time, "sleep", lambda seconds: None)
+    state = tmp_path / "terraform.tfstate"
+    state.write_text('{"version": 4}', encoding="utf-8")
+    endpoint = FakeEndpoint(busy=2)
+
+    saved = snapshot.save(endpoint, "f" * 64, {"inputs": 1}, {"terraform.tfstate": state}, tmp_path)
+
+    assert endpoint.calls == 3
+    assert saved.path == tmp_path / ("f" * 64)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f" * 64, "terraform.tfstate"]  # no temp
+    assert snapshot.lookup("f" * 64, tmp_path) == saved
+    snapshot.verify(saved)
+    assert saved.meta["inputs"] == {"inputs": 1}
+    assert saved.file(snapshot.STATE_FILE).read_bytes() == b"endpoint state"
+
+
+def test_a_save_that_cannot_finish_leaves_nothing(tmp_path: Path, monkeypatch) -> None:
+    from release_tooling.local_aws import process
+
+    monkeypatch.setattr(snapshot, "IDLE_WAIT_SECONDS", 0)
+    with pytest.raises(process.EndpointError, match="not idle"):
+        snapshot.save(FakeEndpoint(busy=99), "f" * 64, {}, {}, tmp_path / "snaps")
+    assert list((tmp_path / "snaps").iterdir()) == []
+
+
 def test_only_the_newest_snapshots_are_kept(tmp_path: Path) -> None:
     for n in range(snapshot.KEEP + 2):
         fake_snapshot(tmp_path, f"{n}" * 64)

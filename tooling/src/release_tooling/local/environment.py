@@ -198,6 +198,10 @@ def cmd_up(args) -> int:
             process.stop(STATE_DIR)
             _clear_applied_state()
             say(f"Snapshot {key[:12]} not restored ({short(exc)}); taking the cold path")
+        except BaseException:  # interrupted: never leave a half-restored environment behind
+            process.stop(STATE_DIR)
+            _clear_applied_state()
+            raise
         else:
             say(
                 f"Up in {time.monotonic() - started:.1f} s from snapshot {key[:12]} (warm; IAM "

@@ -32,6 +32,7 @@ from .common import ROOT, SNAPSHOT_DIR_NAME, SNAPSHOT_ENV, TF_DIR, LocalError, s
 DIR_NAME = SNAPSHOT_DIR_NAME
 STATE_FILE = "endpoint.state"
 META_FILE = "meta.json"
+IDLE_WAIT_SECONDS = 30  # how long a save waits for the endpoint to settle after the apply
 KEEP = 4  # snapshots kept per directory (newest first); an older one is a tree nobody runs now
 # Files under terraform/ that are not inputs: what terraform and the local run write there.
 _NOT_INPUTS = (".terraform", "local_override.tf")
@@ -150,10 +151,19 @@ def save(
     staging = Path(tempfile.mkdtemp(prefix=f".saving-{key[:12]}-", dir=directory))
     try:
         started = time.monotonic()
-        # The endpoint writes the file itself: it is the one process that holds the state.
-        summary = endpoint.control(
-            "POST", "snapshot", {"path": str(staging / STATE_FILE)}, timeout=300
-        )
+        # The endpoint writes the file itself: it is the one process that holds the state. Right
+        # after the apply, the execution CreatePipeline starts may still be finishing: wait.
+        deadline = time.monotonic() + IDLE_WAIT_SECONDS
+        while True:
+            try:
+                summary = endpoint.control(
+                    "POST", "snapshot", {"path": str(staging / STATE_FILE)}, timeout=300
+                )
+                break
+            except process.EndpointError as exc:
+                if "not idle" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
         for name, source in files.items():
             shutil.copy2(source, staging / name)
         names = [STATE_FILE, *files]
