@@ -68,10 +68,14 @@ def plan(changes=(), approval=0):
 
 
 def test_the_preview_names_commit_artifacts_moves_strategy_time_and_approval():
-    versions = {("orders-app", "staging"): "7", ("orders-app", "production"): "6"}
+    versions = {
+        ("orders-app", "staging"): "7",
+        ("orders-app", "production"): "6",
+        ("orders-worker", "production"): "$LATEST",
+    }
     preview = rp.build(plan(approval=86400), MANIFEST, lambda f, a: versions.get((f, a)))
     text = rp.render(preview)
-    assert "Built from commit `0123456789ab`" in text
+    assert "Zips built from commit `0123456789ab`, the tree this plan is of" in text
     # App functions first, in the manifest's order, then the pipeline's.
     rows = [line for line in text.splitlines() if line.startswith("| `")]
     assert rows[:3] == [
@@ -82,6 +86,9 @@ def test_the_preview_names_commit_artifacts_moves_strategy_time_and_approval():
     assert "| `orders-app` `production` | version `6` | `Canary10Percent5Minutes` | 5 min |" in text
     assert "| `orders-app` `staging` | version `7` | `AllAtOnce` | 0 min |" in text
     assert "| `orders-worker` `staging` | none yet | `AllAtOnce` | 0 min |" in text
+    assert "| `orders-worker` `production` | `$LATEST` (no release yet) |" in text
+    # Each function's aliases in the order a release moves them.
+    assert text.index("`orders-app` `staging`") < text.index("`orders-app` `production`")
     assert "**Approval required** before production (the release waits up to 24 h" in text
     assert "the whole release may take up to 90 min" in text
     assert "unknown" not in text

@@ -277,8 +277,9 @@ def render(preview: Preview) -> str:
     lines = ["#### Release preview: what merging releases"]
     if preview.commit:
         lines.append(
-            f"Built from commit {_code(preview.commit[:12])} (this pull request merged into "
-            "its base at plan time); the deploy builds the merge commit from the same sources."
+            f"Zips built from commit {_code(preview.commit[:12])}, the tree this plan is of "
+            "(for a pull request, its merge into the base branch); the same sources give "
+            "byte-identical zips when the merge is deployed."
         )
     else:
         lines.append("No build manifest was given: the artifacts are not listed.")
@@ -306,6 +307,8 @@ def render(preview: Preview) -> str:
             )
             if m.function_name is None:
                 current = "none (new function)"
+            elif m.current == "$LATEST":  # what Terraform points a new alias at
+                current = "`$LATEST` (no release yet)"
             elif m.current is not None:
                 current = f"version {_code(m.current)}" if m.current != "none yet" else "none yet"
             else:
