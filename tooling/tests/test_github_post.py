@@ -562,18 +562,21 @@ def test_reviewed_plan_of_a_merged_pull_request_is_found_and_matches(
         },
         doc,
     )
-    # An older successful run of the same head: the newest one is the reviewed one.
-    publish(
-        github,
-        elsewhere,
-        {"id": 9, "run_number": 2, "head_sha": HEAD, "event": "pull_request"},
-        plan_review.record({**PLAN, "resource_changes": []}),
-        artifact_id=50,
-    )
+    # Older successful runs of the same head (listed on another page): the newest is reviewed.
+    for run_id, artifact_id in ((9, 50), (8, 60)):
+        publish(
+            github,
+            elsewhere,
+            {"id": run_id, "run_number": run_id - 7, "head_sha": HEAD, "event": "pull_request"},
+            plan_review.record({**PLAN, "resource_changes": []}),
+            artifact_id=artifact_id,
+        )
+    github.runs.reverse()  # GitHub's order is not relied on
     assert review(["check", "--commit", MERGE], client, tmp=tmp_path) == 0
     out = capsys.readouterr().out
     assert f"reviewed plan {doc['digest']} from pull request #5" in out
     assert "matches the reviewed plan" in out
+    assert [r for r in github.requests if "/runs?" in r[1] and "page=2" in r[1]]
     # The blob store got the download without the token; the API origin got the token.
     (blob_request,) = elsewhere.requests
     assert blob_request[1].startswith("/blob/78.zip") and "Authorization" not in blob_request[3]
@@ -628,7 +631,8 @@ def test_a_commit_without_a_reviewed_plan_is_refused_unless_allowed(
         {"number": 5, "merge_commit_sha": "c" * 40, "merged_at": None, "head": {"sha": MERGE}}
     ]
     assert review(["check", "--commit", MERGE], client, tmp=tmp_path) == 3
-    err = capsys.readouterr().err
+    out, err = capsys.readouterr()
+    assert f"::error title=No reviewed plan::commit {MERGE} was not merged" in out
     assert "was not merged from a pull request" in err and "ALLOW_UNREVIEWED_APPLY" in err
     argv = ["check", "--commit", MERGE, "--allow-unreviewed"]
     assert review(argv, client, tmp=tmp_path) == 0

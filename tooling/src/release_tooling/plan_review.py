@@ -560,6 +560,7 @@ def main(
                     "unreviewed applies are allowed (ALLOW_UNREVIEWED_APPLY)"
                 )
                 return 0
+            print(f"::error title=No reviewed plan::{err}")
             print(
                 f"{name}: no reviewed plan: {err}. Merge through a pull request (or the merge "
                 "queue) so its plan is reviewed; to apply unreviewed commits set the "
