@@ -229,7 +229,8 @@ def test_deploy_applies_only_the_reviewed_plan():
         "COMMIT": expr("github.sha"),
         "ALLOW_UNREVIEWED": expr("vars.ALLOW_UNREVIEWED_APPLY"),
     }
-    assert 'COMMIT="$COMMIT"' in step["run"] and 'ALLOW_UNREVIEWED="$ALLOW_UNREVIEWED"' in step["run"]
+    assert 'COMMIT="$COMMIT"' in step["run"]
+    assert 'ALLOW_UNREVIEWED="$ALLOW_UNREVIEWED"' in step["run"]
     recipe = make_recipe("plan-review")
     assert "plan-review check --commit" in recipe
     assert "$(if $(filter true,$(ALLOW_UNREVIEWED)), --allow-unreviewed)" in recipe
