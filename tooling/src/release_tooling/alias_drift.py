@@ -23,6 +23,7 @@ The state machine ARN and the functions come from the options, else from `terraf
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,7 +58,12 @@ class Finding:
     def describe(self) -> str:
         problems = []
         if self.serves_commit != self.expected_commit:
-            served = self.serves_commit[:12] if self.serves_commit else "no release"
+            if self.serves_commit is None:
+                served = "no description: not published by a release"
+            elif re.fullmatch(r"[0-9a-f]{40}", self.serves_commit):
+                served = self.serves_commit[:12]
+            else:
+                served = f"described {self.serves_commit!r}, not a release"
             problems.append(
                 f"serves version {self.serves} ({served}), not the last successful release "
                 f"{self.expected_commit[:12]}"

@@ -7,6 +7,8 @@
                      state machine and stream its progress; exit 0 only when production got the
                      release
   status [--json]    aliases and the last executions
+  drift              the drift job's alias check, as the plan role: exit 2 when an alias serves
+                     something else than the last successful release left
   plan [--var K=V]   terraform plan of terraform/ against the running endpoint; exit code as
                      -detailed-exitcode: 0 no changes, 2 changes, 1 error (plan files in
                      .local/plan/)
@@ -37,6 +39,7 @@ from ..local_aws import process
 from .bench import cmd_bench
 from .common import LocalError, say
 from .demo import cmd_demo
+from .drift import cmd_drift
 from .environment import cmd_down, cmd_plan, cmd_up
 from .release import FAULTS, cmd_release
 from .status import cmd_status
@@ -100,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     st = sub.add_parser("status", help="aliases and last executions")
     st.add_argument("--json", action="store_true", help="machine-readable output")
     st.add_argument("--last", type=int, default=10, help="how many executions to show")
+    sub.add_parser("drift", help="aliases against the last successful release (exit 2 = drift)")
     pl = sub.add_parser(
         "plan",
         help="terraform plan against the running endpoint (exit 0 no changes, 2 changes, 1 error)",
@@ -143,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         "up": cmd_up,
         "release": cmd_release,
         "status": cmd_status,
+        "drift": cmd_drift,
         "plan": cmd_plan,
         "down": cmd_down,
         "run": cmd_run,
@@ -152,8 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "bench" and (args.runs < 1 or args.cold_runs < 1):
         say(f"{PROG} bench: --runs and --cold-runs must be at least 1")
         return 2
-    # plan keeps -detailed-exitcode's meaning (2 = changes pending), so its failures exit 1.
-    failed = 1 if args.command == "plan" else 2
+    # plan and drift keep -detailed-exitcode's meaning (2 = drift/changes), so failures exit 1.
+    failed = 1 if args.command in ("plan", "drift") else 2
     try:
         return handlers[args.command](args)
     except (LocalError, process.EndpointError) as exc:
