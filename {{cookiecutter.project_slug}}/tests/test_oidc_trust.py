@@ -179,7 +179,7 @@ EXPECTED_SUBJECTS = {
 
 @pytest.mark.parametrize("role", sorted(EXPECTED_SUBJECTS))
 def test_trust_is_web_identity_from_github_for_exact_subjects(planned_roles, role):
-    statements = trust(planned_roles, role)
+    statements = [s for s in trust(planned_roles, role) if s["Sid"] != "GitHubActionsMergeQueue"]
     assert len(statements) == 1
     statement = statements[0]
     assert statement["Effect"] == "Allow"
@@ -192,6 +192,22 @@ def test_trust_is_web_identity_from_github_for_exact_subjects(planned_roles, rol
     # Nothing looser next to it: no StringLike wildcards that would admit forks or branches.
     assert not [key for key in found if key[0] != "StringEquals"]
     assert not any("*" in value for values in found.values() for value in values)
+
+
+def test_only_the_plan_role_trusts_the_merge_queue_and_only_its_main_branches(planned_roles):
+    """merge_group runs plan the merged result on gh-readonly-queue/main/... branches."""
+    for role in EXPECTED_SUBJECTS:
+        queue = [s for s in trust(planned_roles, role) if s["Sid"] == "GitHubActionsMergeQueue"]
+        assert bool(queue) is (role == "plan"), role
+    (statement,) = [
+        s for s in trust(planned_roles, "plan") if s["Sid"] == "GitHubActionsMergeQueue"
+    ]
+    found = conditions(statement)
+    assert found[("StringEquals", f"{OIDC_HOST}:aud")] == ["sts.amazonaws.com"]
+    assert found[("StringLike", f"{OIDC_HOST}:sub")] == [
+        f"repo:{REPOSITORY}:ref:refs/heads/gh-readonly-queue/main/*"
+    ]
+    assert set(found) == {("StringEquals", f"{OIDC_HOST}:aud"), ("StringLike", f"{OIDC_HOST}:sub")}
 
 
 def test_apply_role_is_not_reachable_from_pull_requests(planned_roles):

@@ -43,6 +43,7 @@ locals {
     # "OpenID Connect reference", example subject claims), whatever branch it runs from.
     approve = ["${local.github_subject_prefix}:environment:release-approval"]
   }
+  merge_queue_subject = "${local.github_subject_prefix}:ref:refs/heads/gh-readonly-queue/main/*"
 
   state_bucket_arn = "arn:${local.partition}:s3:::${local.state_bucket_name}"
   state_object     = "${local.state_bucket_arn}/${var.state_key}"
@@ -166,6 +167,35 @@ data "aws_iam_policy_document" "github_trust" {
       test     = "StringEquals"
       variable = "${local.oidc_github_host}:sub"
       values   = each.value
+    }
+  }
+
+  # The merge queue's runs (merge_group) plan the merged result on a branch GitHub creates per
+  # group, gh-readonly-queue/<base>/pr-<number>-<sha> ("Managing a merge queue", GitHub docs), so
+  # their subject is repo:OWNER/REPO:ref:refs/heads/gh-readonly-queue/main/... ("OpenID Connect
+  # reference": ref-based subjects). Only the read-only plan role trusts them, and only for main.
+  dynamic "statement" {
+    for_each = each.key == "plan" ? [local.merge_queue_subject] : []
+    content {
+      sid     = "GitHubActionsMergeQueue"
+      actions = ["sts:AssumeRoleWithWebIdentity"]
+
+      principals {
+        type        = "Federated"
+        identifiers = [local.oidc_provider_arn]
+      }
+
+      condition {
+        test     = "StringEquals"
+        variable = "${local.oidc_github_host}:aud"
+        values   = ["sts.amazonaws.com"]
+      }
+
+      condition {
+        test     = "StringLike"
+        variable = "${local.oidc_github_host}:sub"
+        values   = [statement.value]
+      }
     }
   }
 }
