@@ -220,9 +220,48 @@ def cmd_up(args) -> int:
     return 0
 
 
+class BackgroundInit:
+    """`terraform init` of one root on a thread: it reads neither the endpoint nor credentials
+    (its override, with placeholders, exists only for the call)."""
+
+    PLACEHOLDER = {"aws_access_key_id": "init", "aws_secret_access_key": "init"}
+
+    def __init__(self, init: list[str], root) -> None:
+        self.result: list = []
+        self.thread = threading.Thread(
+            target=self._run, args=(init, root), name=f"terraform-init-{root.name}", daemon=True
+        )
+        self.thread.start()
+
+    def _run(self, init: list[str], root) -> None:
+        try:
+            self.result.append(terraform(init, "http://127.0.0.1:9", self.PLACEHOLDER, True, root))
+        except BaseException as exc:  # noqa: BLE001 - reported by wait(), on the caller's thread
+            self.result.append(exc)
+
+    def wait(self, what: str) -> None:
+        """Join; raise what init raised, or one line with its output when it failed."""
+        self.thread.join()
+        outcome = self.result[0] if self.result else LocalError(f"terraform {what} did not run")
+        if isinstance(outcome, BaseException):
+            raise outcome
+        if outcome.returncode != 0:
+            log = STATE_DIR / "terraform.log"
+            with log.open("a", encoding="utf-8") as fh:
+                fh.write((outcome.stdout or "") + (outcome.stderr or ""))
+            raise LocalError(
+                f"terraform {what} failed: {short(outcome.stderr or outcome.stdout)} "
+                f"(full output: {log})"
+            )
+
+
 def cold_up(init: list[str], minute_seconds: float, iam_mode: str) -> process.Endpoint:
     """Start an empty endpoint and apply both roots to it."""
     say(f"Starting the embedded AWS endpoint (LOCAL_IAM={iam_mode})...")
+    # Both roots initialise while the endpoint starts and the bootstrap applies: init reads
+    # neither (a few seconds each off the cold path).
+    bootstrap_initialised = BackgroundInit(init, BOOTSTRAP)
+    main_initialised = BackgroundInit(init, MAIN)
     endpoint = process.start(STATE_DIR, minute_seconds=minute_seconds, iam=iam_mode)
     say(f"  endpoint {endpoint.url} (pid {endpoint.pid}); log {STATE_DIR / 'endpoint.log'}")
     try:
@@ -232,7 +271,7 @@ def cold_up(init: list[str], minute_seconds: float, iam_mode: str) -> process.En
             "terraform apply terraform/bootstrap as the administrator (CI roles, boundary, OIDC "
             "provider; the state bucket's configuration is left out locally)"
         )
-        terraform_ok(init, endpoint.url, admin, "init (bootstrap)", BOOTSTRAP)
+        bootstrap_initialised.wait("init (bootstrap)")
         terraform_ok(APPLY, endpoint.url, admin, "apply (bootstrap)", BOOTSTRAP)
         bootstrap = terraform_outputs(endpoint.url, admin, BOOTSTRAP)
         region = (
@@ -240,7 +279,7 @@ def cold_up(init: list[str], minute_seconds: float, iam_mode: str) -> process.En
         )
         apply_role = assume_ci_role(endpoint, bootstrap, "apply", region)
         say(f"terraform apply terraform/ as the GitHub apply role ({bootstrap['apply_role_arn']})")
-        terraform_ok(init, endpoint.url, apply_role, "init", MAIN)
+        main_initialised.wait("init")
         terraform_ok(APPLY, endpoint.url, apply_role, "apply", MAIN)
         outputs = terraform_outputs(endpoint.url, apply_role, MAIN)
         outputs["bootstrap"] = bootstrap
@@ -267,31 +306,15 @@ def warm_up(
     try:
         for name in (snapshot.STATE_FILE, *SNAPSHOT_FILES):
             shutil.copy2(found.file(name), staging / name)
-        # terraform init reads neither the endpoint nor credentials: it runs while the endpoint
-        # loads the state (the override it writes is only for the call).
-        init_result: list = []
-        placeholder = {"aws_access_key_id": "init", "aws_secret_access_key": "init"}
-
-        def run_init() -> None:
-            try:
-                init_result.append(terraform(init, "http://127.0.0.1:9", placeholder, True, MAIN))
-            except BaseException as exc:  # noqa: BLE001 - reported below, on the main thread
-                init_result.append(exc)
-
-        initialising = threading.Thread(target=run_init, name="terraform-init", daemon=True)
-        initialising.start()
+        # terraform init runs while the endpoint loads the state.
+        initialised = BackgroundInit(init, MAIN)
         endpoint = process.start(
             STATE_DIR,
             minute_seconds=minute_seconds,
             iam=iam_mode,
             restore=staging / snapshot.STATE_FILE,
         )
-        initialising.join()
-        outcome = init_result[0] if init_result else LocalError("terraform init did not run")
-        if isinstance(outcome, BaseException):
-            raise outcome
-        if outcome.returncode != 0:
-            raise LocalError(f"terraform init failed: {short(outcome.stderr or outcome.stdout)}")
+        initialised.wait("init")
         if endpoint.control("GET", "health").get("restored") is not True:
             raise LocalError("the endpoint did not report the snapshot as restored")
         for name, target in SNAPSHOT_FILES.items():
