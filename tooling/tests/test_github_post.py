@@ -572,9 +572,15 @@ def test_reviewed_plan_of_a_merged_pull_request_is_found_and_matches(
             artifact_id=artifact_id,
         )
     github.runs.reverse()  # GitHub's order is not relied on
-    assert review(["check", "--commit", MERGE], client, tmp=tmp_path) == 0
+    provenance_out = tmp_path / "build" / "reviewed.json"
+    argv = ["check", "--commit", MERGE, "--provenance-out", str(provenance_out)]
+    assert review(argv, client, tmp=tmp_path) == 0
     out = capsys.readouterr().out
     assert f"reviewed plan {doc['digest']} from pull request #5" in out
+    # What release-wait names at the head of the release's provenance.
+    kept = json.loads(provenance_out.read_text())
+    assert kept["digest"] == doc["digest"] and kept["matches"] is True
+    assert kept["source"].startswith("pull request #5")
     assert "matches the reviewed plan" in out
     assert [r for r in github.requests if "/runs?" in r[1] and "page=2" in r[1]]
     # The blob store got the download without the token; the API origin got the token.

@@ -402,6 +402,8 @@ def test_main_exit_codes_and_error_annotation(stubs, capsys):
         "::error title=Release failed::Release of aaaaaaaaaaaa TIMED_OUT in state WaitProduction"
         in out
     )
+    # The job summary keeps the chain from commit to execution (release_tooling.provenance).
+    assert f"Provenance:\n- commit `{COMMIT}`\n- execution `{exec_arn('mine')}`" in out
 
 
 # ------------------------------------------------------------------- settings

@@ -522,6 +522,11 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             f.add_argument("--plan-json", required=True)
             f.add_argument(
+                "--provenance-out",
+                type=Path,
+                help="write the reviewed plan's digest and source here (release-wait --reviewed)",
+            )
+            f.add_argument(
                 "--allow-unreviewed",
                 action="store_true",
                 help="apply anyway (with a warning) when there is no reviewed plan or it differs",
@@ -577,6 +582,19 @@ def main(
         result = compare(found.record, plan)
         print(result.report())
         _step_summary(env, found, result)
+        if args.provenance_out:
+            args.provenance_out.parent.mkdir(parents=True, exist_ok=True)
+            args.provenance_out.write_text(
+                json.dumps(
+                    {
+                        "digest": found.record["digest"],
+                        "source": found.source,
+                        "matches": result.matches,
+                    }
+                )
+                + "\n",
+                encoding="utf-8",
+            )
         if result.matches:
             return 0
         first = result.report().splitlines()[0]

@@ -45,11 +45,12 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from . import contract, project
+from . import contract, project, provenance
 
 ROOT = project.ROOT
 SHA_RE = re.compile(r"^[0-9a-f]{40}$")
@@ -161,6 +162,9 @@ class Outcome:
     cause: str | None = None
     pipeline_execution_id: str | None = None
     rolled_back: bool = False
+    # The execution's own input and output (the release contract; each step's result).
+    input: str | None = None
+    output: str | None = None
 
     @property
     def succeeded(self) -> bool:
@@ -363,6 +367,8 @@ class ReleaseWatcher:
                     pipeline_execution_id=pipeline_execution,
                     rolled_back=status != "SUCCEEDED"
                     and any("rollback" in (name or "").lower() for name in history.entered()),
+                    input=described.get("input"),
+                    output=described.get("output"),
                 )
             if self.clock() - start >= limit:
                 raise WaitTimeout(
@@ -370,6 +376,14 @@ class ReleaseWatcher:
                     f"{limit:.0f}s; it keeps running — follow it in the console"
                 )
             self.sleep(s.poll_interval)
+
+
+def provenance_lines(outcome: Outcome, reviewed: Mapping[str, Any] | None) -> list[str]:
+    """What the release ran, from review to execution (release_tooling.provenance)."""
+    if outcome.status == "PAUSED":
+        return []
+    links = provenance.chain(outcome.execution_arn, outcome.input, outcome.output, reviewed)
+    return ["", "Provenance:", *links] if links else []
 
 
 def report(outcome: Outcome, settings: Settings) -> str:
@@ -524,6 +538,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--poll-interval", type=float, default=15.0, help="seconds between polls")
     parser.add_argument(
+        "--reviewed",
+        type=Path,
+        help="the deploy job's record of the reviewed plan (plan-review check --provenance-out), "
+        "named in the provenance",
+    )
+    parser.add_argument(
         "--stop-at-state",
         help="report success once the execution waits in this state (RELEASE_STOP_AT_STATE), "
         "e.g. ApproveProduction",
@@ -559,6 +579,11 @@ def main(
         print(f"::warning title=Release still running::wait_for_release.py: {err}")
         return 3
     message = report(outcome, settings)
+    chain = provenance_lines(
+        outcome, provenance.read_reviewed(args.reviewed) if args.reviewed else None
+    )
+    if chain:
+        print("\n".join(chain))
     if outcome.succeeded:
         print(message)
         return 0

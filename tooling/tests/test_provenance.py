@@ -1,0 +1,71 @@
+"""The provenance chain of a release, from review to execution."""
+
+from __future__ import annotations
+
+import json
+
+from release_tooling import provenance, wait_for_release
+
+ARN = "arn:aws:states:us-east-1:123456789012:execution:svc-release:release-1"
+COMMIT = "c" * 40
+INPUT = json.dumps({"contract": 1, "commit_sha": COMMIT, "artifact_key": "releases/c/app.zip"})
+
+
+def stage(alias, version, deployment, function="svc-app", **extra):
+    return {
+        "alias": alias,
+        "function_name": function,
+        "target_version": version,
+        "deployment_id": deployment,
+        "action": "deployment_created" if deployment else "alias_updated",
+        **extra,
+    }
+
+
+def test_one_function_from_review_to_execution():
+    output = {
+        "artifact": {"sha256": "ab" * 32, "size": 30720, "commit": COMMIT},
+        "staging": stage("staging", "7", "d-STAGING1"),
+        "production": stage("production", "7", "d-PROD0001"),
+    }
+    reviewed = {"digest": "sha256:" + "f" * 64, "source": "pull request #5 (run 10)"}
+    lines = provenance.chain(ARN, INPUT, json.dumps(output), reviewed)
+    assert lines == [
+        f"- reviewed plan `sha256:{'f' * 64}` from pull request #5 (run 10)",
+        f"- commit `{COMMIT}`",
+        f"- artifact `app.zip` (30720 bytes, sha256 `{'ab' * 32}`)",
+        "- staging: `svc-app:staging` version 7, CodeDeploy deployment `d-STAGING1`",
+        "- production: `svc-app:production` version 7, CodeDeploy deployment `d-PROD0001`",
+        f"- execution `{ARN}`",
+    ]
+
+
+def test_several_functions_each_name_their_zip_version_and_deployment():
+    api, worker = stage("staging", "3", "d-A"), stage("staging", "9", None, function="svc-worker")
+    output = {
+        "artifact": {
+            "functions": [
+                {"key": "app", "sha256": "11" * 32, "size": 100},
+                {"key": "worker", "sha256": "22" * 32},
+            ]
+        },
+        "staging": {**api, "deployments": [api, worker]},
+    }
+    lines = provenance.chain(ARN, INPUT, output)
+    assert f"- artifact `worker.zip` (sha256 `{'22' * 32}`)" in lines
+    assert "- staging: `svc-app:staging` version 3, CodeDeploy deployment `d-A`" in lines
+    assert "- staging: `svc-worker:staging` version 9, pointed directly (alias_updated)" in lines
+    assert not [line for line in lines if line.startswith("- production")]
+
+
+def test_a_release_that_stopped_early_lists_only_what_it_reached():
+    assert provenance.chain(ARN, INPUT, None) == [f"- commit `{COMMIT}`", f"- execution `{ARN}`"]
+    assert provenance.chain(ARN, "not json", "[1, 2]") == [f"- execution `{ARN}`"]
+
+
+def test_release_wait_prints_it_at_the_end_but_not_while_paused():
+    done = wait_for_release.Outcome("SUCCEEDED", ARN, "ReleaseSucceeded", input=INPUT, output="{}")
+    printed = wait_for_release.provenance_lines(done, {"digest": "sha256:1"})
+    assert printed[:3] == ["", "Provenance:", "- reviewed plan `sha256:1`"]
+    paused = wait_for_release.Outcome("PAUSED", ARN, "ApproveProduction", input=INPUT)
+    assert wait_for_release.provenance_lines(paused, None) == []
