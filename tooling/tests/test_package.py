@@ -15,6 +15,7 @@ from release_tooling import project as project_paths
 
 COMMIT = "f" * 40
 ROOT = project_paths.ROOT
+NAMES = package.NAMES_FILE
 
 
 @pytest.fixture(scope="session")
@@ -31,14 +32,82 @@ def lambdas(tmp_path, warm_deps_cache):
     terraform/variables.tf that names the runtime and a copy of the warm dependency cache."""
     copy = tmp_path / "lambdas"
     shutil.copytree(ROOT / "lambdas", copy, ignore=shutil.ignore_patterns("__pycache__"))
-    (tmp_path / "terraform").mkdir()
+    (tmp_path / "terraform" / "names").mkdir(parents=True)
     shutil.copy(ROOT / "terraform" / "variables.tf", tmp_path / "terraform" / "variables.tf")
+    shutil.copy(ROOT / NAMES, tmp_path / NAMES)
     shutil.copytree(warm_deps_cache, tmp_path / "build" / package.DEPS_CACHE)
     return copy
 
 
 def build(out, lambdas):
     return package.build(out, COMMIT, lambdas_dir=lambdas)
+
+
+def declare(lambdas, *keys):
+    """Declare more app functions in the copy's terraform/names/main.tf, as the README says."""
+    names = lambdas.parent / NAMES
+    text = names.read_text(encoding="utf-8")
+    listed = ", ".join(f'"{key}"' for key in ("app", *keys))
+    assert 'app_function_keys = ["app"]' in text
+    names.write_text(text.replace('app_function_keys = ["app"]', f"app_function_keys = [{listed}]"))
+
+
+def add_function(lambdas, key, checks=b'{"checks": []}'):
+    (lambdas / key).mkdir()
+    (lambdas / key / "handler.py").write_text("def handler(e, c):\n    return 1\n")
+    (lambdas / key / "smoke_checks.json").write_bytes(checks)
+
+
+def test_a_declared_second_function_is_packaged_like_the_app(tmp_path, lambdas):
+    declare(lambdas, "worker")
+    add_function(lambdas, "worker")
+    manifest = build(tmp_path, lambdas)
+    assert manifest["app_functions"] == ["app", "worker"]
+    names = zipfile.ZipFile(tmp_path / "worker.zip").namelist()
+    assert names == ["handler.py", "smoke_checks.json"]  # its own folder only, no shared/
+    assert manifest["artifacts"]["worker"]["handler"] == "handler.handler"
+
+
+def test_an_undeclared_folder_is_refused_naming_the_fix(tmp_path, lambdas):
+    add_function(lambdas, "worker")
+    with pytest.raises(package.PackagingError) as err:
+        build(tmp_path, lambdas)
+    assert str(err.value) == (
+        "lambdas/worker/ is not a declared function: add 'worker' to app_function_keys in "
+        "terraform/names/main.tf (README: Adding a function), or remove the directory"
+    )
+    assert not (tmp_path / "manifest.json").exists()
+
+
+def test_a_declared_function_without_its_folder_is_refused(tmp_path, lambdas):
+    declare(lambdas, "worker")
+    with pytest.raises(package.PackagingError, match=r"declares app function 'worker' but "):
+        build(tmp_path, lambdas)
+
+
+@pytest.mark.parametrize(
+    ("keys", "message"),
+    [
+        (("deploy",), "not a usable key"),  # a pipeline function's name
+        (("Worker",), "not a usable key"),
+        (("worker", "worker"), "not a usable key"),
+    ],
+)
+def test_unusable_keys_are_refused(tmp_path, lambdas, keys, message):
+    declare(lambdas, *keys)
+    with pytest.raises(package.PackagingError, match=message):
+        build(tmp_path, lambdas)
+
+
+def test_the_primary_function_stays_first(tmp_path, lambdas):
+    names = lambdas.parent / NAMES
+    text = names.read_text(encoding="utf-8")
+    names.write_text(
+        text.replace('app_function_keys = ["app"]', 'app_function_keys = ["worker", "app"]')
+    )
+    add_function(lambdas, "worker")
+    with pytest.raises(package.PackagingError, match='must start with "app"'):
+        build(tmp_path, lambdas)
 
 
 def test_builds_are_byte_identical_and_ignore_caches(tmp_path, lambdas):
@@ -150,6 +219,7 @@ def test_symlinks_are_refused_not_followed(tmp_path, lambdas, link, target):
 
 
 def test_symlinked_lambda_directory_is_refused(tmp_path, lambdas):
+    declare(lambdas, "extra")
     (lambdas / "extra").symlink_to(tmp_path)
     with pytest.raises(package.PackagingError, match=r"extra is a symbolic link"):
         build(tmp_path / "out", lambdas)
@@ -304,8 +374,9 @@ def test_build_in_a_repository_without_commits_still_packages(tmp_path):
     shutil.copytree(
         ROOT / "lambdas", project / "lambdas", ignore=shutil.ignore_patterns("__pycache__")
     )
-    (project / "terraform").mkdir()
+    (project / "terraform" / "names").mkdir(parents=True)
     shutil.copy(ROOT / "terraform" / "variables.tf", project / "terraform" / "variables.tf")
+    shutil.copy(ROOT / NAMES, project / NAMES)
     (project / "state_machine.asl.json").write_text("{}", encoding="utf-8")
     subprocess.run(["git", "init", "-q"], cwd=project, check=True)
 
@@ -322,3 +393,37 @@ def test_build_in_a_repository_without_commits_still_packages(tmp_path):
     assert "working-tree id" in result.stderr
     manifest = json.loads((project / "build" / "manifest.json").read_text())
     assert len(manifest["commit"]) == 40
+
+
+def test_upload_puts_every_app_function_zip_before_the_trigger(bucket, tmp_path, lambdas):
+    declare(lambdas, "worker")
+    add_function(lambdas, "worker")
+    manifest = build(tmp_path, lambdas)
+    order = []
+    real_put = bucket.put_object
+
+    def put_object(**kwargs):
+        order.append(kwargs["Key"])
+        return real_put(**kwargs)
+
+    bucket.put_object = put_object
+    result = package.upload(
+        "artifacts", COMMIT, tmp_path, poll_interval=1, max_polls=1, s3=bucket, manifest=manifest
+    )
+    prefix = f"releases/{COMMIT}"
+    assert order == [f"{prefix}/app.zip", f"{prefix}/worker.zip", f"{prefix}/manifest.json"] + [
+        "pipeline/source.zip"
+    ]
+    worker = bucket.get_object(Bucket="artifacts", Key=f"{prefix}/worker.zip")["Body"].read()
+    assert worker == (tmp_path / "worker.zip").read_bytes()
+    assert result["objects"][f"{prefix}/worker.zip"] == "uploaded"
+    # The execution input is unchanged: validate_artifact finds worker.zip next to the manifest.
+    assert read_source_zip(bucket)["artifact_key"] == f"{prefix}/app.zip"
+
+
+def test_a_tree_without_the_names_module_has_the_one_app_function(tmp_path, lambdas):
+    (lambdas.parent / NAMES).unlink()  # a bare lambdas/ tree, not a service repository
+    assert build(tmp_path / "one", lambdas)["app_functions"] == ["app"]
+    shutil.rmtree(lambdas / "app")
+    with pytest.raises(package.PackagingError, match="app is missing"):
+        build(tmp_path / "two", lambdas)

@@ -31,7 +31,11 @@ def make_project(tmp_path: Path, requirements: str | None, runtime: str = "pytho
     (lambdas / "shared" / "__init__.py").write_text("")
     if requirements is not None:
         (lambdas / "app" / "requirements.txt").write_text(requirements)
-    (tmp_path / "terraform").mkdir()
+    (tmp_path / "terraform" / "names").mkdir(parents=True)
+    # The declaration packaging checks the folders against (terraform/names/main.tf).
+    (tmp_path / "terraform" / "names" / "main.tf").write_text(
+        'locals {\n  pipeline_function_keys = ["deploy"]\n  app_function_keys = ["app"]\n}\n'
+    )
     (tmp_path / "terraform" / "variables.tf").write_text(
         'variable "region" {\n  default = "us-east-1"\n}\n\n'
         'variable "python_runtime" {\n  type        = string\n'

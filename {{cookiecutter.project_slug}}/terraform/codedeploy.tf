@@ -14,15 +14,17 @@ locals {
   alias_deployment_configs = { for alias, strategy in local.alias_deployment_strategies : alias => "CodeDeployDefault.Lambda${strategy}" }
 }
 
-# One group per alias. The deploy function creates deployments with an AppSpec naming the alias and
-# the current/target versions; CodeDeploy shifts the traffic and rolls back when the alias's alarm fires.
+# One group per app function and alias ("<function key>/<alias>"; the primary function's groups
+# are named after the alias). The deploy function creates deployments with an AppSpec naming the
+# function, alias and the current/target versions; CodeDeploy shifts the traffic and rolls back
+# when that alias's alarm fires.
 resource "aws_codedeploy_deployment_group" "alias" {
-  for_each = local.release_aliases
+  for_each = local.names.app_function_aliases
 
   app_name               = aws_codedeploy_app.app.name
-  deployment_group_name  = each.key
+  deployment_group_name  = local.names.deployment_groups[each.key]
   service_role_arn       = aws_iam_role.codedeploy.arn
-  deployment_config_name = local.alias_deployment_configs[each.key]
+  deployment_config_name = local.alias_deployment_configs[each.value.alias]
 
   deployment_style {
     deployment_type   = "BLUE_GREEN"
@@ -41,4 +43,14 @@ resource "aws_codedeploy_deployment_group" "alias" {
 
   # CodeDeploy checks alarms with the role's permissions: the policy must exist first.
   depends_on = [aws_iam_role_policy.codedeploy]
+}
+
+moved {
+  from = aws_codedeploy_deployment_group.alias["staging"]
+  to   = aws_codedeploy_deployment_group.alias["app/staging"]
+}
+
+moved {
+  from = aws_codedeploy_deployment_group.alias["production"]
+  to   = aws_codedeploy_deployment_group.alias["app/production"]
 }

@@ -3,7 +3,9 @@
 # resources are the exact ARNs, except the few actions AWS only authorizes on "*" (noted inline).
 
 locals {
-  app_function_and_qualifiers = [aws_lambda_function.app.arn, "${aws_lambda_function.app.arn}:*"]
+  # Every app function of the release (terraform/names app_function_keys), with its versions and aliases.
+  app_function_arns           = [for function in aws_lambda_function.app : function.arn]
+  app_function_and_qualifiers = concat(local.app_function_arns, [for arn in local.app_function_arns : "${arn}:*"])
   deployment_group_arns       = values(local.arns.deployment_groups)
   deployment_config_arns      = [for config in distinct(values(local.alias_deployment_configs)) : "arn:${local.partition}:codedeploy:${local.region}:${local.account_id}:deploymentconfig:${config}"]
 
@@ -96,21 +98,22 @@ locals {
 
     smoke_tests = [
       {
-        Sid      = "InvokeStagingAlias"
+        Sid      = "InvokeStagingAliases"
         Effect   = "Allow"
         Action   = "lambda:InvokeFunction"
-        Resource = "${aws_lambda_function.app.arn}:staging"
+        Resource = [for arn in local.app_function_arns : "${arn}:staging"]
       },
       {
-        # The checks a release runs are the ones its app.zip packages (smoke_checks.json): GetObject
-        # needs s3:GetObject on the object ("GetObject", Amazon S3 API Reference, Permissions).
-        # The release's app.zip only (any commit), not its manifest or anything else in the bucket.
-        # Without s3:ListBucket a missing object is answered 403 AccessDenied, not 404; the step
-        # runs after validate_artifact found the object, so it is not granted.
-        Sid      = "ReadReleaseAppArtifact"
+        # The checks a release runs are the ones each app function's zip packages
+        # (smoke_checks.json): GetObject needs s3:GetObject on the object ("GetObject", Amazon S3
+        # API Reference, Permissions). The release's app function zips only (any commit), not its
+        # manifest or anything else in the bucket. Without s3:ListBucket a missing object is
+        # answered 403 AccessDenied, not 404; the step runs after validate_artifact found the
+        # objects, so it is not granted.
+        Sid      = "ReadReleaseAppArtifacts"
         Effect   = "Allow"
         Action   = "s3:GetObject"
-        Resource = "${aws_s3_bucket.artifacts.arn}/${local.releases_prefix}*/app.zip"
+        Resource = [for key in local.app_function_keys : "${aws_s3_bucket.artifacts.arn}/${local.releases_prefix}*/${key}.zip"]
       },
     ]
 
@@ -200,15 +203,19 @@ resource "aws_iam_role_policy" "pipeline_function" {
 }
 
 resource "aws_iam_role" "app" {
-  name                 = local.names.roles.app
-  description          = "Execution role of ${local.app_function_name}"
+  for_each = local.app_functions
+
+  name                 = local.names.roles[each.key]
+  description          = "Execution role of ${each.value}"
   assume_role_policy   = data.aws_iam_policy_document.lambda_assume.json
   permissions_boundary = local.permissions_boundary_arn
 }
 
 resource "aws_iam_role_policy" "app" {
+  for_each = local.app_functions
+
   name = "least-privilege"
-  role = aws_iam_role.app.id
+  role = aws_iam_role.app[each.key].id
   policy = jsonencode({
     Version = "2012-10-17"
     Statement = [
@@ -216,7 +223,7 @@ resource "aws_iam_role_policy" "app" {
         Sid      = "WriteOwnLogs"
         Effect   = "Allow"
         Action   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-        Resource = "${aws_cloudwatch_log_group.function["app"].arn}:*"
+        Resource = "${aws_cloudwatch_log_group.function[each.key].arn}:*"
       },
       {
         Sid      = "DecryptEnvironment"
@@ -229,13 +236,23 @@ resource "aws_iam_role_policy" "app" {
   })
 }
 
+moved {
+  from = aws_iam_role.app
+  to   = aws_iam_role.app["app"]
+}
+
+moved {
+  from = aws_iam_role_policy.app
+  to   = aws_iam_role_policy.app["app"]
+}
+
 # ---------------------------------------------------------------- CodeDeploy
 
 # The trust policy AWS documents for the CodeDeploy service role ("Step 2: Create a service role for
 # CodeDeploy", CodeDeploy User Guide) has no aws:SourceAccount condition; none is added.
 resource "aws_iam_role" "codedeploy" {
   name        = local.names.roles.codedeploy
-  description = "CodeDeploy shifts traffic between versions of ${local.app_function_name}"
+  description = "CodeDeploy shifts traffic between versions of ${join(", ", values(local.app_functions))}"
   assume_role_policy = jsonencode({
     Version = "2012-10-17"
     Statement = [{
@@ -248,7 +265,7 @@ resource "aws_iam_role" "codedeploy" {
 }
 
 # Scoped equivalent of AWSCodeDeployRoleForLambdaLimited (which allows lambda:UpdateAlias on every
-# function in the account): this app's aliases and its alarms only. No hook functions are used.
+# function in the account): this app's functions' aliases and their alarms only. No hook functions are used.
 resource "aws_iam_role_policy" "codedeploy" {
   name = "shift-app-aliases"
   role = aws_iam_role.codedeploy.id

@@ -1,15 +1,16 @@
 # ---------------------------------------------------------------- Alarms (CodeDeploy rollback trigger)
 
+# One per app function and alias ("<function key>/<alias>").
 resource "aws_cloudwatch_metric_alarm" "app_errors" {
-  for_each = local.release_aliases
+  for_each = local.names.app_function_aliases
 
   alarm_name        = local.names.alarms[each.key]
-  alarm_description = "Errors of ${local.app_function_name} through its ${each.key} alias. CodeDeploy stops and rolls back a deployment of that alias while this is in ALARM."
+  alarm_description = "Errors of ${local.app_functions[each.value.function]} through its ${each.value.alias} alias. CodeDeploy stops and rolls back a deployment of that alias while this is in ALARM."
   namespace         = "AWS/Lambda"
   metric_name       = "Errors"
   dimensions = {
-    FunctionName = local.app_function_name
-    Resource     = "${local.app_function_name}:${each.key}"
+    FunctionName = local.app_functions[each.value.function]
+    Resource     = "${local.app_functions[each.value.function]}:${each.value.alias}"
   }
   statistic           = "Sum"
   period              = 60
@@ -20,6 +21,16 @@ resource "aws_cloudwatch_metric_alarm" "app_errors" {
   treat_missing_data = "notBreaching"
   alarm_actions      = [aws_sns_topic.release_events.arn]
   ok_actions         = [aws_sns_topic.release_events.arn]
+}
+
+moved {
+  from = aws_cloudwatch_metric_alarm.app_errors["staging"]
+  to   = aws_cloudwatch_metric_alarm.app_errors["app/staging"]
+}
+
+moved {
+  from = aws_cloudwatch_metric_alarm.app_errors["production"]
+  to   = aws_cloudwatch_metric_alarm.app_errors["app/production"]
 }
 
 # ---------------------------------------------------------------- Release notifications

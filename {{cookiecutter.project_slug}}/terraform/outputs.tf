@@ -29,13 +29,18 @@ output "pipeline_name" {
 }
 
 output "app_function_name" {
-  description = "The application function the pipeline deploys."
-  value       = aws_lambda_function.app.function_name
+  description = "The primary application function (the first of terraform/names app_function_keys)."
+  value       = aws_lambda_function.app[local.app_function_keys[0]].function_name
+}
+
+output "app_function_names" {
+  description = "Every application function a release deploys, by key (directory under lambdas/)."
+  value       = { for key, function in aws_lambda_function.app : key => function.function_name }
 }
 
 output "alias_arns" {
-  description = "ARNs of the application's aliases, by alias name (staging, production)."
-  value       = { for alias, resource in aws_lambda_alias.app : alias => resource.arn }
+  description = "ARNs of the primary application function's aliases, by alias name (staging, production)."
+  value       = { for alias in local.names.release_aliases : alias => aws_lambda_alias.app["${local.app_function_keys[0]}/${alias}"].arn }
 }
 
 output "pipeline_function_names" {
@@ -49,8 +54,13 @@ output "codedeploy_application" {
 }
 
 output "deployment_groups" {
-  description = "CodeDeploy deployment group by alias."
-  value       = { for alias, group in aws_codedeploy_deployment_group.alias : alias => group.deployment_group_name }
+  description = "CodeDeploy deployment group of the primary application function, by alias."
+  value       = { for alias in local.names.release_aliases : alias => aws_codedeploy_deployment_group.alias["${local.app_function_keys[0]}/${alias}"].deployment_group_name }
+}
+
+output "app_deployment_groups" {
+  description = "CodeDeploy deployment groups of every application function: key => alias => group."
+  value       = { for key in local.app_function_keys : key => { for alias in local.names.release_aliases : alias => aws_codedeploy_deployment_group.alias["${key}/${alias}"].deployment_group_name } }
 }
 
 output "sns_topic_arn" {

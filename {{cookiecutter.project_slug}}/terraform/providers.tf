@@ -32,7 +32,11 @@ locals {
   names      = module.names.names
   arns       = module.names.arns
 
-  app_function_name  = local.names.app_function
+  app_function_name = local.names.app_function
+  # The application's functions by key (directory under lambdas/), the primary one first in
+  # app_function_keys; terraform/names holds the list.
+  app_function_keys  = local.names.app_function_keys
+  app_functions      = local.names.app_functions
   state_machine_name = local.names.state_machine
   pipeline_name      = local.names.pipeline
   codedeploy_app     = local.names.codedeploy_app

@@ -22,11 +22,15 @@ def app_zip(marker: str) -> bytes:
 
 @pytest.fixture
 def deploy(load_lambda, aws, monkeypatch):
-    monkeypatch.setenv("APP_FUNCTION_NAME", FUNCTION)
+    monkeypatch.setenv("APP_FUNCTIONS", json.dumps([app_function("app", FUNCTION)]))
     monkeypatch.setenv("CODEDEPLOY_APPLICATION", APPLICATION)
-    monkeypatch.setenv("STAGING_DEPLOYMENT_GROUP", "staging")
-    monkeypatch.setenv("PRODUCTION_DEPLOYMENT_GROUP", "production")
     return load_lambda("deploy")
+
+
+def app_function(key: str, name: str, groups: dict | None = None) -> dict:
+    """An APP_FUNCTIONS entry as terraform/lambda.tf writes it."""
+    groups = groups or {"staging": "staging", "production": "production"}
+    return {"key": key, "function_name": name, "deployment_groups": groups}
 
 
 @pytest.fixture
@@ -90,7 +94,7 @@ def alias_version(lam, alias):
 
 def test_first_release_points_alias_directly(deploy, lam, context):
     result = deploy.handler(release(COMMIT_A), context)
-    assert result == {
+    primary = {
         "alias": "staging",
         "function_name": FUNCTION,
         "previous_version": None,
@@ -100,6 +104,7 @@ def test_first_release_points_alias_directly(deploy, lam, context):
         "production_version": "$LATEST",
         "in_production": False,
     }
+    assert result == {**primary, "deployments": [{"key": "app", **primary}]}
     assert versions(lam) == {"1": COMMIT_A}
     assert alias_version(lam, "staging") == "1"
     assert alias_version(lam, "production") == "$LATEST"
@@ -388,3 +393,121 @@ def test_other_codedeploy_errors_propagate(deploy, lam, context, monkeypatch):
     )
     with stub.stubber, pytest.raises(ClientError, match="DeploymentGroupDoesNotExist"):
         deploy.handler(release(COMMIT_B), context)
+
+
+# --------------------------------------------------------------------- several app functions
+
+WORKER = "orders-worker"
+WORKER_GROUPS = {"staging": "worker-staging", "production": "worker-production"}
+
+
+@pytest.fixture
+def two(deploy, lam, monkeypatch):
+    """The stack with a second app function, worker, with its own aliases and groups."""
+    monkeypatch.setenv(
+        "APP_FUNCTIONS",
+        json.dumps([app_function("app", FUNCTION), app_function("worker", WORKER, WORKER_GROUPS)]),
+    )
+    role = boto3.client("iam").get_role(RoleName="app-role")["Role"]["Arn"]
+    lam.create_function(
+        FunctionName=WORKER,
+        Runtime="python3.12",
+        Role=role,
+        Handler="handler.handler",
+        Code={"ZipFile": app_zip("worker-initial")},
+    )
+    for alias in ("staging", "production"):
+        lam.create_alias(FunctionName=WORKER, Name=alias, FunctionVersion="$LATEST")
+    cd = boto3.client("codedeploy")
+    for group in WORKER_GROUPS.values():
+        cd.create_deployment_group(
+            applicationName=APPLICATION,
+            deploymentGroupName=group,
+            serviceRoleArn=role,
+            deploymentConfigName="CodeDeployDefault.LambdaAllAtOnce",
+            deploymentStyle={
+                "deploymentType": "BLUE_GREEN",
+                "deploymentOption": "WITH_TRAFFIC_CONTROL",
+            },
+        )
+    return deploy
+
+
+def two_function_release(commit: str) -> dict:
+    """The staging event the state machine passes: validate_artifact's "functions"."""
+    event = release(commit)
+    data = app_zip(f"worker-{commit[:4]}")
+    key = f"releases/{commit}/worker.zip"
+    boto3.client("s3").put_object(Bucket=BUCKET, Key=key, Body=data)
+    functions = [
+        {"key": "app", "artifact_key": event["artifact_key"], "sha256": event["artifact_sha256"]},
+        {"key": "worker", "artifact_key": key, "sha256": hashlib.sha256(data).hexdigest()},
+    ]
+    return {**event, "functions": functions}
+
+
+def test_every_app_function_gets_its_version_and_its_own_deployment(two, lam, context):
+    two.handler(two_function_release(COMMIT_A), context)  # first release: straight to v1
+    staged = two.handler(two_function_release(COMMIT_B), context)
+
+    by_key = {d["key"]: d for d in staged["deployments"]}
+    assert [d["function_name"] for d in staged["deployments"]] == [FUNCTION, WORKER]
+    for key in ("app", "worker"):
+        assert by_key[key]["action"] == "deployment_created"
+        assert (by_key[key]["previous_version"], by_key[key]["target_version"]) == ("1", "2")
+    assert staged["deployment_id"] == by_key["app"]["deployment_id"]  # the primary's, on top
+    cd = boto3.client("codedeploy")
+    worker_deployment = cd.get_deployment(deploymentId=by_key["worker"]["deployment_id"])
+    assert worker_deployment["deploymentInfo"]["deploymentGroupName"] == "worker-staging"
+    spec = json.loads(worker_deployment["deploymentInfo"]["revision"]["appSpecContent"]["content"])
+    assert spec["Resources"][0]["app"]["Properties"]["Name"] == WORKER
+    worker_versions = lam.list_versions_by_function(FunctionName=WORKER)["Versions"]
+    assert {
+        v["Version"]: v["Description"] for v in worker_versions if v["Version"] != "$LATEST"
+    } == {
+        "1": COMMIT_A,
+        "2": COMMIT_B,
+    }
+
+
+def test_production_promotes_each_function_s_staged_version(two, lam, context):
+    event = two_function_release(COMMIT_A)
+    staged = two.handler(event, context)
+    assert staged["in_production"] is False
+    production = two.handler(
+        {
+            "stage": "production",
+            "commit_sha": COMMIT_A,
+            "target_version": staged["target_version"],
+            "artifact_sha256": event["artifact_sha256"],
+            "functions": event["functions"],
+            "deployments": staged["deployments"],
+        },
+        context,
+    )
+    assert [(d["key"], d["target_version"]) for d in production["deployments"]] == [
+        ("app", "1"),
+        ("worker", "1"),
+    ]
+    assert lam.get_alias(FunctionName=WORKER, Name="production")["FunctionVersion"] == "1"
+    again = two.handler(two_function_release(COMMIT_A), context)
+    assert again["in_production"] is True  # every function serves it now
+
+
+def test_a_function_the_release_lacks_moves_nothing(two, lam, context):
+    event = two_function_release(COMMIT_A)
+    with pytest.raises(two.InvalidInputError, match=r"no entry for app function\(s\) \['worker'\]"):
+        two.handler({**event, "functions": event["functions"][:1]}, context)
+    assert alias_version(lam, "staging") == "$LATEST"
+
+
+def test_a_refused_second_function_moves_no_alias(two, lam, context):
+    two.handler(two_function_release(COMMIT_A), context)
+    # The worker already has a version for COMMIT_B, of other code than the validated artifact.
+    lam.update_function_code(FunctionName=WORKER, ZipFile=app_zip("not-the-artifact"))
+    lam.publish_version(FunctionName=WORKER, Description=COMMIT_B)
+    with pytest.raises(two.VersionMismatchError, match=WORKER):
+        two.handler(two_function_release(COMMIT_B), context)
+    assert alias_version(lam, "staging") == "1"  # the app's alias did not move either
+    assert lam.get_alias(FunctionName=WORKER, Name="staging")["FunctionVersion"] == "1"
+    assert boto3.client("codedeploy").list_deployments()["deployments"] == []

@@ -172,3 +172,54 @@ def test_against_moto_created_deployment(load_lambda, aws, context):
         {"deployment": {**RECORD, "deployment_id": deployment_id}, **BUDGET}, context
     )
     assert (result["status"], result["polls"]) == ("InProgress", 1)
+
+
+# --------------------------------------------------------------------- several app functions
+
+
+def two_functions(app_id, worker_id):
+    """deploy's record of a stage with two app functions: the primary's fields on top."""
+    app = {**RECORD, "key": "app", "deployment_id": app_id}
+    worker = {
+        **RECORD,
+        "key": "worker",
+        "function_name": "orders-worker",
+        "deployment_id": worker_id,
+    }
+    return {**RECORD, "deployment_id": app_id, "deployments": [app, worker]}
+
+
+def reply_for(stubber, deployment_id, deployment_status, **extra):
+    stubber.add_response(
+        "get_deployment",
+        {"deploymentInfo": {"deploymentId": deployment_id, "status": deployment_status, **extra}},
+        {"deploymentId": deployment_id},
+    )
+
+
+def test_the_alias_is_deployed_only_when_every_function_is(status, context):
+    module, stubber = status
+    reply_for(stubber, "d-APP", "Succeeded")
+    reply_for(stubber, "d-WORKER", "InProgress")
+    first = module.handler({"deployment": two_functions("d-APP", "d-WORKER"), **BUDGET}, context)
+    assert (first["status"], first["polls"]) == ("InProgress", 1)
+    assert [d["status"] for d in first["deployments"]] == ["Succeeded", "InProgress"]
+
+    reply_for(stubber, "d-APP", "Succeeded")
+    reply_for(stubber, "d-WORKER", "Succeeded")
+    second = module.handler({"deployment": first, **BUDGET}, context)
+    assert (second["status"], second["polls"]) == ("Succeeded", 2)
+    assert "polls" not in second["deployments"][0]  # counted once, for the alias
+
+
+def test_one_failed_function_fails_the_alias_naming_it(status, context):
+    module, stubber = status
+    reply_for(stubber, "d-APP", "InProgress")
+    reply_for(
+        stubber,
+        "d-WORKER",
+        "Failed",
+        errorInformation={"code": "ALARM_ACTIVE", "message": "orders-worker-errors-staging"},
+    )
+    with pytest.raises(module.DeploymentFailedError, match="d-WORKER.*orders-worker.*ALARM_ACTIVE"):
+        module.handler({"deployment": two_functions("d-APP", "d-WORKER"), **BUDGET}, context)

@@ -33,7 +33,9 @@ def lam(aws):
 
 @pytest.fixture
 def rollback(load_lambda, lam, monkeypatch):
-    monkeypatch.setenv("APP_FUNCTION_NAME", FUNCTION)
+    groups = {"staging": "staging", "production": "production"}
+    entry = {"key": "app", "function_name": FUNCTION, "deployment_groups": groups}
+    monkeypatch.setenv("APP_FUNCTIONS", json.dumps([entry]))
     module = load_lambda("rollback")
     cd = boto3.client("codedeploy")
     stubber = Stubber(cd)
@@ -93,6 +95,7 @@ def test_moves_alias_back_and_clears_routing(rollback, lam, context):
             "alias": "staging",
             "action": "rolled_back",
             "detail": "alias moved from v2 (+v3 at 10%) back to v2",
+            "function_name": FUNCTION,
         }
     ]
     current = alias(lam, "staging")
@@ -263,3 +266,97 @@ def test_invalid_record(rollback, context):
 
     with pytest.raises(InvalidInputError, match="staging"):
         module.handler({"state": {"staging": "oops"}}, context)
+
+
+# --------------------------------------------------------------------- several app functions
+
+WORKER = "orders-worker"
+
+
+@pytest.fixture
+def two(rollback, lam, monkeypatch):
+    """A stack with a second app function, worker (v1..v3, staging on 3, production on 2)."""
+    module, stubber = rollback
+    groups = {"staging": "staging", "production": "production"}
+    worker_groups = {"staging": "worker-staging", "production": "worker-production"}
+    monkeypatch.setenv(
+        "APP_FUNCTIONS",
+        json.dumps(
+            [
+                {"key": "app", "function_name": FUNCTION, "deployment_groups": groups},
+                {"key": "worker", "function_name": WORKER, "deployment_groups": worker_groups},
+            ]
+        ),
+    )
+    role = boto3.client("iam").get_role(RoleName="r")["Role"]["Arn"]
+    lam.create_function(
+        FunctionName=WORKER,
+        Runtime="python3.12",
+        Role=role,
+        Handler="handler.handler",
+        Code={
+            "ZipFile": deterministic_zip([("handler.py", b"def handler(e, c):\n    return 1\n")])
+        },
+    )
+    for i in range(3):
+        lam.update_function_configuration(FunctionName=WORKER, Description=f"v{i}")
+        lam.publish_version(FunctionName=WORKER, Description=f"commit {i + 1}")
+    lam.create_alias(FunctionName=WORKER, Name="staging", FunctionVersion="3")
+    lam.create_alias(FunctionName=WORKER, Name="production", FunctionVersion="3")
+    return module, stubber
+
+
+def stage_record(alias_name, *records):
+    """deploy's record of a stage covering several functions: the primary's fields on top."""
+    return {**records[0], "deployments": list(records)}
+
+
+def worker_record(alias_name, previous, target, deployment_id=None):
+    return {**record(alias_name, previous, target, deployment_id), "function_name": WORKER}
+
+
+def test_every_function_the_release_moved_is_rolled_back(two, lam, context):
+    module, stubber = two
+    # The worker's production deployment is still shifting when the release fails.
+    deployment(stubber, "d-WORKER", "InProgress")
+    stubber.add_response(
+        "stop_deployment",
+        {"status": "Pending"},
+        {"deploymentId": "d-WORKER", "autoRollbackEnabled": True},
+    )
+    deployment(stubber, "d-WORKER", "Stopped")
+    state = {
+        "staging": stage_record(
+            "staging", record("staging", "2", "3"), worker_record("staging", "2", "3")
+        ),
+        "production": stage_record(
+            "production",
+            record("production", None, "2"),  # app was already on v2: left alone
+            worker_record("production", "2", "3", "d-WORKER"),
+        ),
+    }
+    result = module.handler({"state": state}, context)
+
+    assert [(r["function_name"], r["alias"], r["action"]) for r in result["results"]] == [
+        (FUNCTION, "production", "left_alone"),
+        (WORKER, "production", "rolled_back"),
+        (FUNCTION, "staging", "rolled_back"),
+        (WORKER, "staging", "rolled_back"),
+    ]
+    assert f"{WORKER}:production: rolled_back" in result["summary"]
+    for function, name, version in [
+        (FUNCTION, "staging", "2"),
+        (FUNCTION, "production", "2"),
+        (WORKER, "staging", "2"),
+        (WORKER, "production", "2"),
+    ]:
+        assert lam.get_alias(FunctionName=function, Name=name)["FunctionVersion"] == version
+
+
+def test_a_function_outside_the_stack_is_never_touched(two, lam, context):
+    module, _ = two
+    foreign = {**record("staging", "1", "3"), "function_name": "someone-elses-function"}
+    state = {"staging": stage_record("staging", record("staging", "2", "3"), foreign)}
+    with pytest.raises(module.InvalidInputError, match="someone-elses-function"):
+        module.handler({"state": state}, context)
+    assert alias(lam, "staging")["FunctionVersion"] == "3"  # refused before moving anything

@@ -54,7 +54,9 @@ class AppBackedLambda:
 
 @pytest.fixture
 def smoke(load_lambda, aws, monkeypatch):
-    monkeypatch.setenv("APP_FUNCTION_NAME", "orders-app")
+    groups = {"staging": "staging", "production": "production"}
+    entry = {"key": "app", "function_name": "orders-app", "deployment_groups": groups}
+    monkeypatch.setenv("APP_FUNCTIONS", json.dumps([entry]))
     monkeypatch.setenv("SMOKE_ALIAS", "staging")
     boto3.client("s3").create_bucket(Bucket=BUCKET)
     return load_lambda("smoke_tests")
@@ -371,3 +373,99 @@ def test_every_problem_is_named_at_once(smoke, context):
         "string; checks[1] ('b') needs an 'event': the JSON object sent to the app; checks[1] "
         "('b') needs an 'expect' object with a 'statusCode'"
     )
+
+
+# --------------------------------------------------------------- several app functions
+
+
+def worker_artifact(checks: bytes) -> dict:
+    data = deterministic_zip(
+        [
+            ("handler.py", b"def handler(event, context):\n    return {}\n"),
+            ("smoke_checks.json", checks),
+        ]
+    )
+    key = contract.artifact_key(COMMIT, "worker")
+    boto3.client("s3").put_object(Bucket=BUCKET, Key=key, Body=data)
+    return {"key": "worker", "artifact_key": key, "sha256": hashlib.sha256(data).hexdigest()}
+
+
+class ScriptedLambda:
+    """Answers every invoke of ``function_name`` with the HTTP reply ``replies[function_name]``."""
+
+    def __init__(self, replies: dict, versions: dict):
+        self.replies, self.versions, self.calls = replies, versions, []
+
+    def invoke(self, FunctionName, Qualifier, Payload):  # noqa: N803 - boto3's names
+        self.calls.append((FunctionName, Qualifier))
+        body = json.dumps(self.replies[FunctionName]).encode()
+        return {
+            "StatusCode": 200,
+            "ExecutedVersion": self.versions[FunctionName],
+            "Payload": io.BytesIO(json.dumps({"statusCode": 200, "body": body.decode()}).encode()),
+        }
+
+
+@pytest.fixture
+def two_functions(smoke, monkeypatch):
+    groups = {"staging": "staging", "production": "production"}
+    entries = [
+        {"key": "app", "function_name": "orders-app", "deployment_groups": groups},
+        {"key": "worker", "function_name": "orders-worker", "deployment_groups": groups},
+    ]
+    monkeypatch.setenv("APP_FUNCTIONS", json.dumps(entries))
+    return smoke
+
+
+def two_function_event(worker_checks: bytes) -> dict:
+    event = release(declared(HEALTH))
+    app = {"key": "app", "artifact_key": event["artifact_key"], "sha256": event["artifact_sha256"]}
+    deployments = [{"key": "app", "target_version": "4"}, {"key": "worker", "target_version": "9"}]
+    return {**event, "functions": [app, worker_artifact(worker_checks)], "deployments": deployments}
+
+
+def test_each_function_runs_its_own_checks_against_its_staged_version(
+    two_functions, context, monkeypatch
+):
+    fake = ScriptedLambda(
+        {"orders-app": {"status": "ok"}, "orders-worker": {"queue": "idle"}},
+        {"orders-app": "4", "orders-worker": "9"},
+    )
+    use_lambda(monkeypatch, two_functions, fake)
+    worker_check = {
+        **HEALTH,
+        "name": "queue",
+        "expect": {"statusCode": 200, "body": {"queue": "idle"}},
+    }
+    result = two_functions.handler(two_function_event(declared(worker_check)), context)
+    assert result["passed"] is True, result["summary"]
+    assert [(r["function"], r["name"]) for r in result["results"]] == [
+        ("app", "health"),
+        ("worker", "queue"),
+    ]
+    assert fake.calls == [("orders-app", "staging"), ("orders-worker", "staging")]
+
+
+def test_one_failing_function_fails_the_release_naming_it(two_functions, context, monkeypatch):
+    fake = ScriptedLambda(
+        {"orders-app": {"status": "ok"}, "orders-worker": {"queue": "stuck"}},
+        {"orders-app": "4", "orders-worker": "9"},
+    )
+    use_lambda(monkeypatch, two_functions, fake)
+    worker_check = {
+        **HEALTH,
+        "name": "queue",
+        "expect": {"statusCode": 200, "body": {"queue": "idle"}},
+    }
+    result = two_functions.handler(two_function_event(declared(worker_check)), context)
+    assert result["passed"] is False
+    assert "1/1 smoke tests passed against orders-app:staging" in result["summary"]
+    assert (
+        "0/1 smoke tests passed against orders-worker:staging; failed: queue" in result["summary"]
+    )
+
+
+def test_a_function_without_its_artifact_is_an_error(two_functions, context):
+    event = two_function_event(declared(HEALTH))
+    with pytest.raises(two_functions.InvalidInputError, match=r"\['worker'\]"):
+        two_functions.handler({**event, "functions": event["functions"][:1]}, context)

@@ -314,26 +314,83 @@ def test_happy_path(sfn_env, monkeypatch):
     staging_deploy, production_deploy = lambdas.payloads("deploy")
     assert staging_deploy["artifact_sha256"] == "ab" * 32
     # The smoke step reads the checks the release's artifact declares, from the validated bytes.
-    assert lambdas.payloads("smoke_tests") == [
+    # Every app function's artifact, as validate_artifact listed them.
+    functions = [
         {
-            "commit_sha": COMMIT,
-            "artifact_bucket": "artifacts",
+            "key": "app",
             "artifact_key": contract.artifact_key(COMMIT),
-            "artifact_sha256": "ab" * 32,
-            "target_version": "2",
-            "execution_name": "release-test",
+            "sha256": "ab" * 32,
+            "size": 100,
         }
     ]
+    assert staging_deploy["functions"] == functions
+    (smoke,) = lambdas.payloads("smoke_tests")
+    staged = smoke.pop("deployments")
+    assert smoke == {
+        "commit_sha": COMMIT,
+        "artifact_bucket": "artifacts",
+        "artifact_key": contract.artifact_key(COMMIT),
+        "artifact_sha256": "ab" * 32,
+        "target_version": "2",
+        "functions": functions,
+        "execution_name": "release-test",
+    }
+    assert [(d["key"], d["target_version"]) for d in staged] == [("app", "2")]
     assert production_deploy == {
         "stage": "production",
         "commit_sha": COMMIT,
         "target_version": "2",
         "artifact_sha256": "ab" * 32,
+        "functions": functions,
+        "deployments": staged,  # production promotes what staging got, function by function
         "execution_name": "release-test",
     }
     output = json.loads(result["output"])
     assert output["production"]["status"] == "Succeeded"
     assert output["staging"]["polls"] == 2
+
+
+def test_a_failing_second_function_rolls_back_every_function(sfn_env, monkeypatch):
+    """A release of two app functions whose worker fails its smoke checks hands the rollback
+    both functions' staging records; production is never deployed."""
+
+    def deploy(payload):
+        records = [
+            {
+                "key": key,
+                "alias": payload["stage"],
+                "function_name": f"orders-{key}",
+                "previous_version": "1",
+                "target_version": "2",
+                "deployment_id": f"d-{key}",
+                "action": "deployment_created",
+                "production_version": "1",
+                "in_production": False,
+            }
+            for key in ("app", "worker")
+        ]
+        return {**records[0], "deployments": records}
+
+    lambdas = healthy_lambdas(
+        deploy=deploy,
+        smoke_tests=lambda p: {
+            "passed": False,
+            "summary": "1/1 passed against orders-app:staging; 0/1 passed against "
+            "orders-worker:staging; failed: queue",
+            "results": [],
+        },
+    )
+    lambdas.install(monkeypatch)
+    result = wait(start(sfn_env, release_input()))
+    assert result["status"] == "FAILED"
+    assert lambdas.names().count("deploy") == 1  # staging only
+    (rollback,) = lambdas.payloads("rollback")
+    staged = rollback["state"]["staging"]["deployments"]
+    assert [(d["function_name"], d["deployment_id"]) for d in staged] == [
+        ("orders-app", "d-app"),
+        ("orders-worker", "d-worker"),
+    ]
+    assert "orders-worker:staging" in result["cause"]
 
 
 def test_rejected_artifact_deploys_nothing(sfn_env, monkeypatch):
@@ -464,7 +521,7 @@ def rerun_lambdas(**overrides):
         }
         if payload["stage"] == "staging":
             record.update(production_version="2", in_production=True)
-        return record
+        return {**record, "deployments": [{"key": "app", **record}]}
 
     return healthy_lambdas(**{"deploy": deploy, **overrides})
 

@@ -21,8 +21,17 @@ HEALTH = {"name": "health", "event": {"rawPath": "/health"}, "expect": {"statusC
 SMOKE = ("smoke_checks.json", json.dumps({"checks": [HEALTH]}).encode())
 
 
+def app_functions(*keys: str) -> str:
+    """APP_FUNCTIONS as terraform/lambda.tf writes it, for these app function keys."""
+    groups = {"staging": "staging", "production": "production"}
+    return json.dumps(
+        [{"key": k, "function_name": f"orders-{k}", "deployment_groups": groups} for k in keys]
+    )
+
+
 @pytest.fixture
-def va(load_lambda, aws):
+def va(load_lambda, aws, monkeypatch):
+    monkeypatch.setenv("APP_FUNCTIONS", app_functions("app"))
     return load_lambda("validate_artifact")
 
 
@@ -82,7 +91,69 @@ def test_valid_artifact_returns_the_facts(va, s3, context):
         "handler": "handler.handler",
         "entries": 3,
         "smoke_checks": ["health"],
+        "functions": [
+            {
+                "key": "app",
+                "artifact_key": f"releases/{COMMIT}/app.zip",
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "size": len(data),
+            }
+        ],
     }
+
+
+def put_worker(s3, data, *, manifest_entry=True):
+    """Add a worker function's zip (and, unless told not to, its manifest entry) to the release."""
+    key = f"releases/{COMMIT}/manifest.json"
+    manifest = json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    if manifest_entry:
+        manifest["artifacts"]["worker"] = {
+            "file": "worker.zip",
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "size": len(data),
+            "handler": "handler.handler",
+        }
+    s3.put_object(Bucket=BUCKET, Key=f"releases/{COMMIT}/worker.zip", Body=data)
+    s3.put_object(Bucket=BUCKET, Key=key, Body=json.dumps(manifest))
+
+
+def test_every_app_function_is_validated_and_listed(va, s3, context, monkeypatch):
+    monkeypatch.setenv("APP_FUNCTIONS", app_functions("app", "worker"))
+    app = deterministic_zip([("handler.py", APP_SOURCE), SMOKE])
+    worker = deterministic_zip([("handler.py", APP_SOURCE + b"# worker\n"), SMOKE])
+    put_release(s3, app)
+    put_worker(s3, worker)
+    result = va.handler(event(), context)
+    assert result["sha256"] == hashlib.sha256(app).hexdigest()  # the primary's, as before
+    assert result["functions"] == [
+        {
+            "key": "app",
+            "artifact_key": f"releases/{COMMIT}/app.zip",
+            "sha256": hashlib.sha256(app).hexdigest(),
+            "size": len(app),
+        },
+        {
+            "key": "worker",
+            "artifact_key": f"releases/{COMMIT}/worker.zip",
+            "sha256": hashlib.sha256(worker).hexdigest(),
+            "size": len(worker),
+        },
+    ]
+
+
+def test_a_release_without_a_declared_function_is_rejected(va, s3, context, monkeypatch):
+    monkeypatch.setenv("APP_FUNCTIONS", app_functions("app", "worker"))
+    put_release(s3, deterministic_zip([("handler.py", APP_SOURCE), SMOKE]))
+    with pytest.raises(va.ManifestInvalidError, match="no artifacts.worker entry"):
+        va.handler(event(), context)
+
+
+def test_a_broken_second_function_is_rejected_by_name(va, s3, context, monkeypatch):
+    monkeypatch.setenv("APP_FUNCTIONS", app_functions("app", "worker"))
+    put_release(s3, deterministic_zip([("handler.py", APP_SOURCE), SMOKE]))
+    put_worker(s3, deterministic_zip([("handler.py", APP_SOURCE)]))  # no smoke_checks.json
+    with pytest.raises(va.PipelineError, match="app function worker: .*smoke_checks.json"):
+        va.handler(event(), context)
 
 
 def test_handler_in_a_package_module(va, s3, context, monkeypatch):

@@ -3,7 +3,8 @@
 
   release-tooling package [--out build] [--commit SHA] [--python-runtime python3.12]
       build/<lambda>.zip for every directory in lambdas/ except shared/ (pipeline zips also get
-      the shared/ package) and build/manifest.json. Zips are byte-identical for identical sources:
+      the shared/ package; app functions, app_function_keys in terraform/names/main.tf, do not)
+      and build/manifest.json. Zips are byte-identical for identical sources:
       sorted entries, 1980-01-01 timestamps, mode 0644, no __pycache__/tests.
       A lambdas/<name>/requirements.txt (exact == pins, hashes allowed) is installed into that zip
       for Lambda's platform (manylinux2014_x86_64, CPython of the python_runtime default in
@@ -11,7 +12,8 @@
       build/.deps-cache/ by the requirements' content, platform and Python version.
 
   release-tooling package upload --bucket B [--commit SHA] [--poll-interval 15] [--max-polls 80]
-      Builds, then uploads s3://B/releases/<sha>/app.zip and manifest.json (skipped when already
+      Builds, then uploads s3://B/releases/<sha>/<app function>.zip (app.zip and one per other
+      app function terraform/names/main.tf declares) and manifest.json (skipped when already
       there with the same sha256; refused when there with different bytes unless --force), and
       finally s3://B/pipeline/source.zip holding execution-input.json, which starts the release.
 
@@ -48,6 +50,9 @@ SKIP_DIRS = {"__pycache__", "tests", ".pytest_cache", ".mypy_cache", ".ruff_cach
 SKIP_SUFFIXES = (".pyc", ".pyo")
 COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
 SOURCE_KEY = contract.SOURCE_KEY
+# Both Terraform roots take the stack's names from this module, the app functions included.
+NAMES_FILE = Path("terraform") / "names" / "main.tf"
+APP_KEY_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 REQUIREMENTS = "requirements.txt"
 # The platform of Lambda's x86_64 Python runtimes (Amazon Linux 2023, glibc 2.34): wheels tagged
 # manylinux2014_x86_64 (glibc 2.17) or older, or pure Python, run there.
@@ -118,6 +123,7 @@ def lambda_entries(
     lambdas_dir: Path = LAMBDAS,
     python_runtime: str | None = None,
     deps_cache: Path | None = None,
+    app_functions: Iterable[str] = (APP,),
 ) -> list[tuple[str, bytes]]:
     source = lambdas_dir / name
     entries = [(p.relative_to(source).as_posix(), p.read_bytes()) for p in iter_files(source)]
@@ -131,7 +137,7 @@ def lambda_entries(
                     " rename your file or drop the requirement (one of them would be lost)"
                 )
             entries.append((dep_name, data))
-    if name != APP:
+    if name not in app_functions:  # application functions carry only their own directory
         shared = lambdas_dir / SHARED
         entries += [
             (f"{SHARED}/{p.relative_to(shared).as_posix()}", p.read_bytes())
@@ -164,6 +170,72 @@ def lambda_names(lambdas_dir: Path = LAMBDAS) -> list[str]:
         for p in lambdas_dir.iterdir()
         if p.is_dir() and p.name != SHARED and not p.name.startswith((".", "_"))
     )
+
+
+def names_file(lambdas_dir: Path = LAMBDAS) -> Path:
+    return lambdas_dir.parent / NAMES_FILE
+
+
+def _declared_keys(text: str, local: str, shown: str) -> list[str]:
+    match = re.search(rf"^\s*{local}\s*=\s*\[([^\]]*)\]", text, re.MULTILINE)
+    if not match:
+        raise PackagingError(
+            f'{shown} has no `{local} = ["...", ...]` list; restore it (it names the Lambda '
+            "directories under lambdas/ the stack creates functions for)"
+        )
+    body = re.sub(r"(#|//).*$", "", match.group(1), flags=re.MULTILINE)
+    return re.findall(r'"([^"]*)"', body)
+
+
+def app_function_keys(lambdas_dir: Path = LAMBDAS) -> list[str]:
+    """The application's functions, primary first: terraform/names/main.tf's app_function_keys
+    (the one list both Terraform roots read), checked against the directories under lambdas/.
+
+    Every directory under lambdas/ must be declared there (an app function) or be a pipeline
+    function (pipeline_function_keys), and every declared app function must have its directory:
+    otherwise Terraform would create a function without code, or a folder would never deploy.
+    A lambdas/ tree without that file (not a service repository) has the one app function, app.
+    """
+    path = names_file(lambdas_dir)
+    shown = NAMES_FILE.as_posix()
+    if not path.is_file():
+        # Not a service repository (a bare lambdas/ tree, as some tests build): no Terraform
+        # declares functions there, so app is the only app function, as before the list existed.
+        if APP not in lambda_names(lambdas_dir):
+            raise PackagingError(
+                f"{lambdas_dir / APP} is missing; it is the application being released"
+            )
+        return [APP]
+    text = path.read_text(encoding="utf-8")
+    apps = _declared_keys(text, "app_function_keys", shown)
+    pipeline = set(_declared_keys(text, "pipeline_function_keys", shown))
+    if not apps or apps[0] != APP:
+        raise PackagingError(
+            f'{shown}: app_function_keys must start with "{APP}" (the primary function, whose '
+            f'{APP}.zip the release contract names), got {apps}; put "{APP}" first'
+        )
+    for key in apps:
+        if not APP_KEY_RE.match(key) or key in pipeline or key == SHARED or apps.count(key) > 1:
+            raise PackagingError(
+                f"{shown}: app function {key!r} in app_function_keys is not a usable key: use "
+                "lowercase letters, digits and _ (starting with a letter), once, and not the "
+                f"name of a pipeline function ({', '.join(sorted(pipeline))}) or {SHARED}"
+            )
+    present = lambda_names(lambdas_dir)
+    for key in apps:
+        if key not in present:
+            raise PackagingError(
+                f"{shown} declares app function {key!r} but lambdas/{key}/ does not exist: "
+                f"create it (handler.py and smoke_checks.json, README: Adding a function) or "
+                f"remove {key!r} from app_function_keys"
+            )
+    for name in present:
+        if name not in apps and name not in pipeline:
+            raise PackagingError(
+                f"lambdas/{name}/ is not a declared function: add {name!r} to app_function_keys "
+                f"in {shown} (README: Adding a function), or remove the directory"
+            )
+    return apps
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -421,8 +493,9 @@ def build(
     Lambda has a requirements.txt.
     """
     artifacts: dict[str, Any] = {}
+    apps = app_function_keys(lambdas_dir)
     for name in lambda_names(lambdas_dir):
-        entries = lambda_entries(name, lambdas_dir, python_runtime, deps_cache)
+        entries = lambda_entries(name, lambdas_dir, python_runtime, deps_cache, apps)
         data = deterministic_zip(entries)
         check_size(name, data, sum(len(d) for _, d in entries))
         atomic_write(out / f"{name}.zip", data)
@@ -432,13 +505,15 @@ def build(
             "size": len(data),
             "handler": HANDLER,
         }
-    if APP not in artifacts:
-        raise PackagingError(
-            f"{lambdas_dir / APP} is missing; it is the application being released"
-        )
     if commit is None:
         commit = working_tree_id(artifacts)
-    manifest = {"commit": commit, "built_at": built_at(), "artifacts": artifacts}
+    manifest = {
+        "commit": commit,
+        "built_at": built_at(),
+        "artifacts": artifacts,
+        # What a release deploys (the primary first); every other zip is a pipeline function.
+        "app_functions": apps,
+    }
     atomic_write(
         out / "manifest.json", (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
     )
@@ -537,27 +612,34 @@ def upload(
         import boto3
 
         s3 = boto3.client("s3")
+    # Every app function's zip (app.zip first, the one the execution input names), then the
+    # manifest, then the object that starts the pipeline.
     results = {
-        contract.artifact_key(commit): _put(
+        contract.artifact_key(commit, name): _put(
             s3,
             bucket,
-            contract.artifact_key(commit),
-            (out / "app.zip").read_bytes(),
+            contract.artifact_key(commit, name),
+            (out / f"{name}.zip").read_bytes(),
             commit,
             force=force,
             immutable=True,
-        ),
-        # The manifest carries built_at, so compare the artifact, not the manifest bytes.
-        contract.manifest_key(commit): _put(
-            s3,
-            bucket,
-            contract.manifest_key(commit),
-            (out / "manifest.json").read_bytes(),
-            commit,
-            force=True,
-            immutable=False,
-        ),
+        )
+        for name in manifest.get("app_functions", [APP])
     }
+    results.update(
+        {
+            # The manifest carries built_at, so compare the artifact, not the manifest bytes.
+            contract.manifest_key(commit): _put(
+                s3,
+                bucket,
+                contract.manifest_key(commit),
+                (out / "manifest.json").read_bytes(),
+                commit,
+                force=True,
+                immutable=False,
+            ),
+        }
+    )
     if before_trigger is not None:
         before_trigger()
     # Last, because creating this object starts the pipeline.

@@ -125,7 +125,7 @@ def healthy_lambdas(**overrides):
         }
         if payload["stage"] == "staging":  # production still serves version 1
             record.update(production_version="1", in_production=False)
-        return record
+        return {**record, "deployments": [{"key": "app", **record}]}
 
     def status(payload):
         record = payload["deployment"]
@@ -148,6 +148,9 @@ def healthy_lambdas(**overrides):
             "bucket": "b",
             "key": "k",
             "entries": 1,
+            "functions": [
+                {"key": "app", "artifact_key": p["artifact_key"], "sha256": "ab" * 32, "size": 100}
+            ],
         },
         "deploy": deploy,
         "deployment_status": status,

@@ -1,4 +1,7 @@
-"""Deploy one release to one alias (staging or production).
+"""Deploy one release to one alias (staging or production), for every application function.
+
+The stack's app functions come from APP_FUNCTIONS (shared/app_functions.py); each gets the steps
+below, and each has its own CodeDeploy deployment group per alias. See deploy() for the output.
 
 staging:    update the app's code from the validated S3 artifact and publish a version whose
             Description is the commit SHA (an existing version for the commit is reused).
@@ -28,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
+from shared import app_functions
 from shared.clients import client
 from shared.config import require_env, require_str
 from shared.errors import InvalidInputError, PipelineError
@@ -61,20 +65,21 @@ class ApprovalSkippedError(DeployError):
 
 @dataclass(frozen=True)
 class Settings:
+    """One application function: its name, CodeDeploy application and group per alias."""
+
     function_name: str
     application: str
     groups: Mapping[str, str]
+    key: str = "app"
 
     @classmethod
-    def from_env(cls) -> "Settings":
-        return cls(
-            function_name=require_env("APP_FUNCTION_NAME"),
-            application=require_env("CODEDEPLOY_APPLICATION"),
-            groups={
-                "staging": require_env("STAGING_DEPLOYMENT_GROUP"),
-                "production": require_env("PRODUCTION_DEPLOYMENT_GROUP"),
-            },
-        )
+    def all_from_env(cls) -> list["Settings"]:
+        """Every app function of the stack (APP_FUNCTIONS), the primary one first."""
+        application = require_env("CODEDEPLOY_APPLICATION")
+        return [
+            cls(f.function_name, application, f.deployment_groups, f.key)
+            for f in app_functions.from_env()
+        ]
 
 
 def hex_to_lambda_sha(hex_digest: str) -> str:
@@ -360,21 +365,94 @@ def require_still_in_production(settings: Settings, event: Mapping[str, Any], ta
         )
 
 
-def deploy(event: Mapping[str, Any], settings: Settings) -> dict[str, Any]:
+def _by_key(items: Any, field: str, keys: list[str]) -> dict[str, Mapping[str, Any]]:
+    """{key: item} of an event list of per-function objects, one for every key of the stack."""
+    if not isinstance(items, list) or not all(
+        isinstance(i, Mapping) and isinstance(i.get("key"), str) for i in items
+    ):
+        raise InvalidInputError(
+            f"event field {field!r} must be a list of objects with a 'key', got {items!r}"
+        )
+    found = {i["key"]: i for i in items}
+    missing = [k for k in keys if k not in found]
+    if missing:
+        raise InvalidInputError(
+            f"event field {field!r} has no entry for app function(s) {missing} of this stack "
+            f"(it has {sorted(found)}); the release was validated for another set of functions"
+        )
+    return found
+
+
+def function_events(
+    event: Mapping[str, Any], stage: str, all_settings: list[Settings]
+) -> list[dict[str, Any]]:
+    """The single-function event deploy handles, once per app function.
+
+    The state machine passes "functions" (validate_artifact's: key, artifact_key, sha256) and, for
+    production, "deployments" (staging's records: key, target_version). An event without them
+    (one function) is the primary function's own event.
+    """
+    keys = [s.key for s in all_settings]
+    if "functions" not in event:
+        if len(all_settings) != 1:
+            raise InvalidInputError(
+                f"event field 'functions' is required: this stack deploys {keys}"
+            )
+        return [dict(event)]
+    artifacts = _by_key(event.get("functions"), "functions", keys)
+    staged = _by_key(event.get("deployments"), "deployments", keys) if stage == "production" else {}
+    events = []
+    for settings in all_settings:
+        artifact = artifacts[settings.key]
+        one = {**event, "artifact_key": artifact.get("artifact_key")}
+        one["artifact_sha256"] = artifact.get("sha256")
+        if stage == "production":
+            one["target_version"] = staged[settings.key].get("target_version")
+        events.append(one)
+    return events
+
+
+def deploy(event: Mapping[str, Any], all_settings: list[Settings]) -> dict[str, Any]:
+    """Deploy every app function of the release to one alias.
+
+    Everything that can refuse the release (publishing or checking the versions, a foreign
+    deployment in flight, a missing alias, a skipped approval that no longer holds) is done for
+    every function before the first alias moves, so a refusal leaves all of them where they were.
+    Output: the primary function's record (its fields at the top, as for one function) plus
+    "deployments", every function's record with its "key"; staging's "in_production" is true only
+    when production already serves every function's version.
+    """
     stage = event.get("stage")
     if stage not in STAGES:
         raise InvalidInputError(f"event field 'stage' must be one of {STAGES}, got {stage!r}")
     commit = require_str(event, "commit_sha")
+    events = function_events(event, stage, all_settings)
+    targets = []
+    for settings, one in zip(all_settings, events, strict=True):
+        if stage == "staging":
+            target = publish_staging_version(settings, one)
+        else:
+            target = check_production_version(settings, one)
+            require_still_in_production(settings, one, target)
+        targets.append(target)
+    if len(all_settings) > 1:  # move_alias checks these too, just before moving one alias
+        for settings, target in zip(all_settings, targets, strict=True):
+            in_flight(settings, settings.groups[stage], stage, target)  # raises for a foreign one
+            get_alias(settings, stage)
+    records = []
+    for settings, target in zip(all_settings, targets, strict=True):
+        entry = {"key": settings.key, **move_alias(settings, stage, target, commit)}
+        if stage == "staging":
+            entry.update(production_state(settings, target))
+        records.append(entry)
+    primary = {k: v for k, v in records[0].items() if k != "key"}
     if stage == "staging":
-        target = publish_staging_version(settings, event)
-        return {**move_alias(settings, stage, target, commit), **production_state(settings, target)}
-    target = check_production_version(settings, event)
-    require_still_in_production(settings, event, target)
-    return move_alias(settings, stage, target, commit)
+        primary["in_production"] = all(r["in_production"] for r in records)
+    return {**primary, "deployments": records}
 
 
 @lambda_entrypoint(logger)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    result = deploy(event, Settings.from_env())
+    result = deploy(event, Settings.all_from_env())
     logger.info("deploy finished", extra={"deployment": result})
     return result

@@ -1,4 +1,7 @@
-"""Poll one CodeDeploy deployment and normalise its status for the state machine.
+"""Poll an alias's CodeDeploy deployments (one per app function) and normalise their status.
+
+With deploy's "deployments" list, every function's deployment is polled (check_all) and the alias
+is Succeeded when all are; the description below is that of each one.
 
 Input:  {"deployment": <deploy record>, "timeout_seconds": int, "poll_interval_seconds": int}
         timeout_seconds is the stage's budget that terraform/release_budget derives from the
@@ -142,6 +145,39 @@ def check(
     return result
 
 
+def check_all(
+    deployment: Mapping[str, Any],
+    polls: int,
+    timeout_seconds: int,
+    poll_interval: int,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> dict[str, Any]:
+    """Poll every app function's deployment of the alias (deploy's "deployments"); the alias is
+    Succeeded once all are, and the first that failed, stopped or timed out fails the step (the
+    rollback then restores every function). A record without "deployments" is one deployment."""
+    records = deployment.get("deployments")
+    if records is None:
+        return check(deployment, polls, timeout_seconds, poll_interval, now)
+    if not isinstance(records, list) or not all(isinstance(r, Mapping) for r in records):
+        raise InvalidInputError(
+            f"deployment.deployments must be a list of objects, got {records!r}"
+        )
+    checked = []
+    for one in records:
+        result = check(one, polls, timeout_seconds, poll_interval, now)
+        result.pop("polls", None)
+        checked.append(result)
+    done = all(r["status"] == "Succeeded" for r in checked)
+    return {
+        **deployment,
+        "deployments": checked,
+        "status": "Succeeded" if done else "InProgress",
+        "polls": polls + 1,
+        "error": None,
+        "rollback": None,
+    }
+
+
 @lambda_entrypoint(logger)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     deployment = require_mapping(event, "deployment")
@@ -150,7 +186,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     polls = deployment.get("polls", 0)
     if not isinstance(polls, int) or isinstance(polls, bool) or polls < 0:
         raise InvalidInputError(f"deployment.polls must be a non-negative integer, got {polls!r}")
-    result = check(deployment, polls, timeout_seconds, poll_interval)
+    result = check_all(deployment, polls, timeout_seconds, poll_interval)
     logger.info(
         "deployment status",
         extra={"alias": result.get("alias"), "status": result["status"], "polls": result["polls"]},

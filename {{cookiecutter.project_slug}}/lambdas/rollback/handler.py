@@ -1,29 +1,31 @@
 """Roll a failed release back.
 
 Input: {"state": <execution state>} (or the state itself); its "production" and "staging" deploy
-records, whichever exist.
-For each (production first): stop the alias's active CodeDeploy deployment with auto-rollback,
-wait (bounded by the invocation's remaining time) for the rollback deployment CodeDeploy then
-creates, or created itself when the deployment failed, and stop it if it outlasts the wait, then
-point the alias back at previous_version with routing cleared where it is not there already.
-CodeDeploy rolls back by running a new deployment ("Redeploy and roll back a deployment with
-CodeDeploy"; GetDeployment's rollbackInfo.rollbackDeploymentId names it), and a deployment group
-runs one deployment at a time: left running, it would make the next release's CreateDeployment
-fail with DeploymentLimitExceededException. A record whose
-previous_version is null (first release, or the alias was already on the version) is left alone
-and reported as such, as is an alias that another release has since moved. Running it twice is
-harmless. If any alias could not be rolled back, RollbackFailedError names each one and why.
+records, whichever exist, each covering every app function of the release ("deployments", one
+record per function; a record without it is one function's). Every function a stage's record
+covers is rolled back, so a release that failed because of one function restores all of them.
+For each (production first, then per function): stop the alias's active CodeDeploy deployment
+with auto-rollback, wait (bounded by the invocation's remaining time) for the rollback deployment
+CodeDeploy then creates, or created itself when the deployment failed, and stop it if it outlasts
+the wait, then point the alias back at previous_version with routing cleared where it is not there
+already. CodeDeploy rolls back by running a new deployment ("Redeploy and roll back a deployment
+with CodeDeploy"; GetDeployment's rollbackInfo.rollbackDeploymentId names it), and a deployment
+group runs one deployment at a time: left running, it would make the next release's
+CreateDeployment fail with DeploymentLimitExceededException. A record whose previous_version is
+null (first release, or the alias was already on the version) is left alone and reported as such,
+as is an alias that another release has since moved. Running it twice is harmless. If any alias
+could not be rolled back, RollbackFailedError names each one and why.
 
-Output: {"results": [{"alias", "action", "detail"}], "summary": str}
+Output: {"results": [{"alias", "action", "detail", "function_name"}], "summary": str}
 """
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+from shared import app_functions
 from shared.clients import client
-from shared.config import require_env
 from shared.errors import InvalidInputError, PipelineError
 from shared.log import get_logger, lambda_entrypoint
 
@@ -150,23 +152,58 @@ def roll_back_alias(
     return {"alias": alias, "action": "rolled_back", "detail": "; ".join(notes)}
 
 
+def function_records(
+    name: str, deployed: Any, function_names: Sequence[str]
+) -> list[tuple[str, Mapping[str, Any]]]:
+    """(function name, record) for every app function a stage's deploy record covers: its
+    "deployments" (one per function), or the record itself for a single function."""
+    if not isinstance(deployed, Mapping) or not deployed.get("alias"):
+        raise InvalidInputError(f"{name} must be a deploy record with an 'alias', got {deployed!r}")
+    records = deployed.get("deployments")
+    if records is None:
+        records = [deployed]
+    if not isinstance(records, list):
+        raise InvalidInputError(f"{name}.deployments must be a list, got {records!r}")
+    pairs = []
+    for record in records:
+        if not isinstance(record, Mapping) or not record.get("alias"):
+            raise InvalidInputError(
+                f"{name}.deployments holds {record!r}, not a deploy record with an 'alias'"
+            )
+        function = record.get("function_name") or function_names[0]
+        if function not in function_names:
+            # Only the stack's own app functions are ever moved back.
+            raise InvalidInputError(
+                f"{name} names function {function!r}, not one of this stack's app functions "
+                f"{list(function_names)}"
+            )
+        pairs.append((function, record))
+    return pairs
+
+
 def roll_back(
-    state: Mapping[str, Any], function_name: str, clock: Clock | None = None
+    state: Mapping[str, Any], function_names: str | Sequence[str], clock: Clock | None = None
 ) -> dict[str, Any]:
+    """Roll back every app function each stage's record covers (production first)."""
     clock = clock or Clock(DEFAULT_WAIT_SECONDS)
-    records = [(name, state.get(name)) for name in ORDER if state.get(name) is not None]
+    names = [function_names] if isinstance(function_names, str) else list(function_names)
+    several = len(names) > 1
+    pairs = [
+        pair
+        for stage in ORDER
+        if state.get(stage) is not None
+        for pair in function_records(stage, state.get(stage), names)
+    ]
     results: list[dict[str, Any]] = []
     failures: list[str] = []
-    for name, deployed in records:
-        if not isinstance(deployed, Mapping) or not deployed.get("alias"):
-            raise InvalidInputError(
-                f"{name} must be a deploy record with an 'alias', got {deployed!r}"
-            )
+    for function_name, deployed in pairs:
+        where = f"{function_name}:{deployed['alias']}" if several else deployed["alias"]
         try:
-            results.append(roll_back_alias(function_name, deployed, clock))
+            result = roll_back_alias(function_name, deployed, clock)
         except (ClientError, BotoCoreError) as exc:
-            failures.append(f"{deployed['alias']}: {exc}")
-            results.append({"alias": deployed["alias"], "action": "failed", "detail": str(exc)})
+            failures.append(f"{where}: {exc}")
+            result = {"alias": deployed["alias"], "action": "failed", "detail": str(exc)}
+        results.append({**result, "function_name": function_name, "where": where})
     for result in results:
         logger.info("rollback result", extra=result)
     if failures:
@@ -174,7 +211,7 @@ def roll_back(
             "could not roll back " + "; ".join(failures) + " - fix the alias by hand "
             "(aws lambda update-alias) and check CodeDeploy"
         )
-    summary = "; ".join(f"{r['alias']}: {r['action']} ({r['detail']})" for r in results)
+    summary = "; ".join(f"{r.pop('where')}: {r['action']} ({r['detail']})" for r in results)
     return {"results": results, "summary": summary or "nothing was deployed; nothing to roll back"}
 
 
@@ -187,4 +224,5 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         )
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     seconds = remaining() / 1000 - SAFETY_SECONDS if callable(remaining) else DEFAULT_WAIT_SECONDS
-    return roll_back(state, require_env("APP_FUNCTION_NAME"), Clock(seconds))
+    names = [function.function_name for function in app_functions.from_env()]
+    return roll_back(state, names, Clock(seconds))

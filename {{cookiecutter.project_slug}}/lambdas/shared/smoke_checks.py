@@ -1,4 +1,5 @@
-"""The smoke checks a release declares: lambdas/app/smoke_checks.json, packaged into app.zip.
+"""The smoke checks a release declares: lambdas/app/smoke_checks.json, packaged into app.zip
+(and lambdas/<key>/smoke_checks.json in <key>.zip for every other app function).
 
 The app owns its checks; the pipeline only reads them. validate_artifact refuses a release whose
 app.zip has no valid file (before anything is deployed) and smoke_tests runs the checks of the
@@ -95,31 +96,37 @@ def _check_problems(index: int, check: Any) -> list[str]:
     return problems
 
 
-def parse(raw: bytes) -> list[Check]:
+def source_of(function: str) -> str:
+    """Where the repository keeps an app function's checks (lambdas/<key>/smoke_checks.json)."""
+    return SOURCE.replace("/app/", f"/{function}/")
+
+
+def parse(raw: bytes, function: str = "app") -> list[Check]:
     """The checks in ``raw`` (the file's bytes), or SmokeChecksInvalidError naming every problem."""
+    source = source_of(function)
     if len(raw) > MAX_BYTES:
         raise SmokeChecksInvalidError(
-            f"{SOURCE} is {len(raw)} bytes, over the {MAX_BYTES}-byte limit for smoke checks"
+            f"{source} is {len(raw)} bytes, over the {MAX_BYTES}-byte limit for smoke checks"
         )
     try:
         document = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SmokeChecksInvalidError(f"{SOURCE} is not valid JSON: {exc}. {_FORMAT}") from None
+        raise SmokeChecksInvalidError(f"{source} is not valid JSON: {exc}. {_FORMAT}") from None
     except RecursionError:
-        raise SmokeChecksInvalidError(f"{SOURCE} is nested too deeply. {_FORMAT}") from None
+        raise SmokeChecksInvalidError(f"{source} is nested too deeply. {_FORMAT}") from None
     if not isinstance(document, dict) or not isinstance(document.get("checks"), list):
         raise SmokeChecksInvalidError(
-            f"{SOURCE} must be a JSON object with a 'checks' list. {_FORMAT}"
+            f"{source} must be a JSON object with a 'checks' list. {_FORMAT}"
         )
     extra = sorted(key for key in document if key != "checks")
     if extra:
         raise SmokeChecksInvalidError(
-            f"{SOURCE} has unknown top-level key(s) {extra}; only 'checks' is read. {_FORMAT}"
+            f"{source} has unknown top-level key(s) {extra}; only 'checks' is read. {_FORMAT}"
         )
     checks = document["checks"]
     if not checks:
         raise SmokeChecksInvalidError(
-            f"{SOURCE} declares no checks: a release needs at least one request its staging "
+            f"{source} declares no checks: a release needs at least one request its staging "
             f"alias must answer (e.g. a health check). {_FORMAT}"
         )
     problems = [p for i, check in enumerate(checks) for p in _check_problems(i, check)]
@@ -129,7 +136,7 @@ def parse(raw: bytes) -> list[Check]:
         problems.append(f"check names must be unique; used more than once: {duplicates}")
     if problems:
         raise SmokeChecksInvalidError(
-            f"{SOURCE} has {len(problems)} problem(s): " + "; ".join(problems)
+            f"{source} has {len(problems)} problem(s): " + "; ".join(problems)
         )
     return [
         Check(c["name"], c["event"], c["expect"]["statusCode"], c["expect"].get("body", {}))
@@ -137,17 +144,18 @@ def parse(raw: bytes) -> list[Check]:
     ]
 
 
-def from_archive(archive: zipfile.ZipFile) -> list[Check]:
-    """The checks packaged in app.zip (``archive``)."""
+def from_archive(archive: zipfile.ZipFile, function: str = "app") -> list[Check]:
+    """The checks packaged in an app function's zip (``archive``, <function>.zip)."""
+    source, zip_name = source_of(function), f"{function}.zip"
     try:
         info = archive.getinfo(FILE)
     except KeyError:
         raise SmokeChecksMissingError(
-            f"the release's app.zip has no {FILE}: add {SOURCE} (packaged into app.zip) "
+            f"the release's {zip_name} has no {FILE}: add {source} (packaged into {zip_name}) "
             f"declaring the requests the pipeline sends to the staging alias. {_FORMAT}"
         ) from None
     if info.file_size > MAX_BYTES:
         raise SmokeChecksInvalidError(
-            f"{SOURCE} is {info.file_size} bytes, over the {MAX_BYTES}-byte limit for smoke checks"
+            f"{source} is {info.file_size} bytes, over the {MAX_BYTES}-byte limit for smoke checks"
         )
-    return parse(archive.read(info))
+    return parse(archive.read(info), function)

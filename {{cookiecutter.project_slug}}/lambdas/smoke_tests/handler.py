@@ -1,9 +1,13 @@
-"""Smoke-test the app through the staging alias with the checks the release declares.
+"""Smoke-test every app function through its staging alias with the checks the release declares.
 
-The checks belong to the app: lambdas/app/smoke_checks.json, packaged into app.zip (format and
-validation: shared/smoke_checks.py). This function reads them from the release's artifact
-(artifact_bucket/artifact_key of the release contract, whose bytes must still have the sha256
-validate_artifact accepted), invokes APP_FUNCTION_NAME with Qualifier=SMOKE_ALIAS for each check and
+Each application function of the stack (APP_FUNCTIONS) is tested with its own checks, read from
+its own zip in the release (the event's "functions"), against the version staging received (the
+event's "deployments"); the release passes only when every function passes. Per function:
+
+The checks belong to the function: lambdas/<key>/smoke_checks.json, packaged into <key>.zip
+(format and validation: shared/smoke_checks.py). This function reads them from the release's
+artifact (whose bytes must still have the sha256 validate_artifact accepted), invokes the
+function with Qualifier=SMOKE_ALIAS for each check and
 compares the status code and the body fields the check pins. A FunctionError counts as a failure
 carrying the app's errorType/errorMessage. When the event carries target_version, the version
 that served each request must be that version (proves the alias really points at the release).
@@ -11,7 +15,7 @@ that served each request must be that version (proves the alias really points at
 A missing or malformed smoke_checks.json raises (SmokeChecksMissingError/SmokeChecksInvalidError),
 which fails the step and rolls the release back with the reason as the execution's cause.
 
-Output: {"passed": bool, "results": [...], "summary": str}
+Output: {"passed": bool, "results": [{..., "function": key}], "summary": str}
 """
 
 import hashlib
@@ -22,10 +26,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from shared import smoke_checks
+from shared import app_functions, smoke_checks
+from shared.app_functions import AppFunction
 from shared.clients import client
 from shared.config import require_env, require_str
-from shared.errors import PipelineError
+from shared.errors import InvalidInputError, PipelineError
 from shared.log import get_logger, lambda_entrypoint
 from shared.smoke_checks import Check
 
@@ -96,7 +101,7 @@ def evaluate(
     return result
 
 
-def read_checks(bucket: str, key: str, sha256: str) -> list[Check]:
+def read_checks(bucket: str, key: str, sha256: str, function: str = "app") -> list[Check]:
     """The smoke checks packaged in s3://bucket/key, whose bytes must have ``sha256``."""
     try:
         data = client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
@@ -115,7 +120,7 @@ def read_checks(bucket: str, key: str, sha256: str) -> list[Check]:
         )
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            return smoke_checks.from_archive(archive)
+            return smoke_checks.from_archive(archive, function)
     except zipfile.BadZipFile as exc:
         raise ArtifactUnreadableError(f"s3://{bucket}/{key} is not a zip archive: {exc}") from None
 
@@ -152,17 +157,82 @@ def run(
     return {"passed": not failed, "results": results, "summary": summary}
 
 
+def _by_key(items: Any, field: str) -> dict[str, Mapping[str, Any]]:
+    if not isinstance(items, list) or not all(
+        isinstance(i, Mapping) and isinstance(i.get("key"), str) for i in items
+    ):
+        raise InvalidInputError(
+            f"event field {field!r} must be a list of objects with a 'key', got {items!r}"
+        )
+    return {i["key"]: i for i in items}
+
+
+def targets(event: Mapping[str, Any], functions: list[AppFunction]) -> list[dict[str, Any]]:
+    """What to test for each app function: its name, its artifact and the version staging got.
+
+    The state machine passes "functions" (validate_artifact's key, artifact_key, sha256) and
+    "deployments" (staging's records: key, target_version). Without them (one function) the
+    event's artifact_key, artifact_sha256 and target_version are the primary function's.
+    """
+    bucket = require_str(event, "artifact_bucket")
+    if "functions" not in event:
+        if len(functions) != 1:
+            raise InvalidInputError(
+                f"event field 'functions' is required: this stack deploys "
+                f"{[f.key for f in functions]}"
+            )
+        return [
+            {
+                "function": functions[0],
+                "bucket": bucket,
+                "key": require_str(event, "artifact_key"),
+                "sha256": require_str(event, "artifact_sha256"),
+                "version": event.get("target_version"),
+            }
+        ]
+    artifacts = _by_key(event.get("functions"), "functions")
+    staged = _by_key(event.get("deployments") or [], "deployments")
+    missing = [f.key for f in functions if f.key not in artifacts]
+    if missing:
+        raise InvalidInputError(
+            f"event field 'functions' has no artifact for app function(s) {missing}"
+        )
+    return [
+        {
+            "function": function,
+            "bucket": bucket,
+            "key": require_str(artifacts[function.key], "artifact_key"),
+            "sha256": require_str(artifacts[function.key], "sha256"),
+            "version": staged.get(function.key, {}).get("target_version"),
+        }
+        for function in functions
+    ]
+
+
+def run_all(event: Mapping[str, Any], functions: list[AppFunction], alias: str) -> dict[str, Any]:
+    """Each app function's own checks against its alias; passed only when every one passed."""
+    outcomes = []
+    for target in targets(event, functions):
+        function = target["function"]
+        checks = read_checks(target["bucket"], target["key"], target["sha256"], function.key)
+        version = target["version"]
+        outcome = run(
+            checks, function.function_name, alias, str(version) if version is not None else None
+        )
+        for result in outcome["results"]:
+            result["function"] = function.key
+        outcomes.append(outcome)
+    return {
+        "passed": all(o["passed"] for o in outcomes),
+        "results": [r for o in outcomes for r in o["results"]],
+        "summary": "; ".join(o["summary"] for o in outcomes),
+    }
+
+
 @lambda_entrypoint(logger)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    function_name = require_env("APP_FUNCTION_NAME")
     alias = require_env("SMOKE_ALIAS")
-    checks = read_checks(
-        require_str(event, "artifact_bucket"),
-        require_str(event, "artifact_key"),
-        require_str(event, "artifact_sha256"),
-    )
-    expected = event.get("target_version")
-    outcome = run(checks, function_name, alias, str(expected) if expected is not None else None)
+    outcome = run_all(event, app_functions.from_env(), alias)
     log = logger.info if outcome["passed"] else logger.warning
     log("smoke tests finished", extra={"summary": outcome["summary"]})
     return outcome

@@ -9,6 +9,9 @@ Checks, in order, and fails with a named error on the first problem:
   the root, NUL/control characters, '.' or empty components), the handler exists, and the app
   declares valid smoke checks (smoke_checks.json at the zip's root, shared/smoke_checks.py): a
   release without them is refused here, before staging, rather than rolled back after it.
+Every application function of the stack (APP_FUNCTIONS, shared/app_functions.py) is checked so:
+the primary's zip at artifact_key, each other one's as <key>.zip next to the manifest; the output
+lists them under "functions" ({key, artifact_key, sha256, size}) for deploy and smoke_tests.
 """
 
 import ast
@@ -25,7 +28,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from botocore.exceptions import ClientError
-from shared import smoke_checks
+from shared import app_functions, smoke_checks
 from shared.clients import client
 from shared.config import int_env, require_str
 from shared.errors import PipelineError
@@ -272,7 +275,7 @@ def check_structure(data: bytes) -> None:
         )
 
 
-def inspect_archive(data: bytes, handler: str) -> tuple[int, list[str]]:
+def inspect_archive(data: bytes, handler: str, function: str = "app") -> tuple[int, list[str]]:
     """Check the zip, that ``handler`` ("module.function") exists and that the smoke checks are
     valid; return the entry count and the smoke checks' names."""
     try:
@@ -303,7 +306,7 @@ def inspect_archive(data: bytes, handler: str) -> tuple[int, list[str]]:
         if bad is not None:
             raise CorruptArchiveError(f"artifact zip entry {bad!r} fails its CRC check")
         check_handler(archive, handler)
-        checks = smoke_checks.from_archive(archive)
+        checks = smoke_checks.from_archive(archive, function)
         return len(infos), [check.name for check in checks]
 
 
@@ -363,34 +366,67 @@ def check_contract(event: Mapping[str, Any]) -> None:
         )
 
 
-def validate(event: Mapping[str, Any], max_bytes: int) -> dict[str, Any]:
-    check_contract(event)
-    commit = require_str(event, "commit_sha")
-    bucket = require_str(event, "artifact_bucket")
-    key = require_str(event, "artifact_key")
-    manifest_key = require_str(event, "manifest_key")
-
-    entry = parse_manifest(_get_bytes(bucket, manifest_key), commit_sha=commit)
-    expected = os.environ.get("EXPECTED_HANDLER") or DEFAULT_EXPECTED_HANDLER
-    check_expected_handler(entry["handler"], expected)
+def check_artifact(
+    bucket: str, key: str, entry: Mapping[str, Any], max_bytes: int, name: str
+) -> dict[str, Any]:
+    """Size, checksum, archive, handler and smoke checks of one app function's zip."""
     size = _head_size(bucket, key)
     check_size(size, max_bytes)
     data = _get_bytes(bucket, key)
     if len(data) != entry["size"]:
         raise ChecksumMismatchError(
-            f"artifact is {len(data)} bytes but the manifest says {entry['size']}"
+            f"artifact {name} is {len(data)} bytes but the manifest says {entry['size']}"
         )
     sha256 = check_checksum(data, entry["sha256"])
-    entries, checks = inspect_archive(data, entry["handler"])
+    entries, checks = inspect_archive(data, entry["handler"], name)
+    return {
+        "key": name,
+        "artifact_key": key,
+        "sha256": sha256,
+        "size": size,
+        "entries": entries,
+        "smoke_checks": checks,
+    }
+
+
+def validate(event: Mapping[str, Any], max_bytes: int) -> dict[str, Any]:
+    """Every app function's zip of the release (terraform/names app_function_keys, the primary's
+    at artifact_key, the others next to the manifest as <key>.zip, as packaging uploads them)."""
+    check_contract(event)
+    commit = require_str(event, "commit_sha")
+    bucket = require_str(event, "artifact_bucket")
+    key = require_str(event, "artifact_key")
+    manifest_key = require_str(event, "manifest_key")
+    functions = app_functions.from_env()
+
+    manifest = _get_bytes(bucket, manifest_key)
+    expected = os.environ.get("EXPECTED_HANDLER") or DEFAULT_EXPECTED_HANDLER
+    results = []
+    for index, function in enumerate(functions):
+        entry = parse_manifest(manifest, commit_sha=commit, artifact_name=function.key)
+        check_expected_handler(entry["handler"], expected)
+        beside_manifest = posixpath.join(posixpath.dirname(manifest_key), f"{function.key}.zip")
+        object_key = key if index == 0 else beside_manifest
+        try:
+            results.append(check_artifact(bucket, object_key, entry, max_bytes, function.key))
+        except PipelineError as exc:
+            if index == 0:
+                raise
+            # Say which function's zip it was: the primary's errors keep their old wording.
+            raise type(exc)(f"app function {function.key}: {exc}") from None
+    primary = results[0]
     return {
         "commit": commit,
         "bucket": bucket,
         "key": key,
-        "sha256": sha256,
-        "size": size,
-        "handler": entry["handler"],
-        "entries": entries,
-        "smoke_checks": checks,
+        "sha256": primary["sha256"],
+        "size": primary["size"],
+        "handler": expected,
+        "entries": primary["entries"],
+        "smoke_checks": primary["smoke_checks"],
+        "functions": [
+            {k: r[k] for k in ("key", "artifact_key", "sha256", "size")} for r in results
+        ],
     }
 
 

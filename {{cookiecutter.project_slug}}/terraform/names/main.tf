@@ -32,8 +32,16 @@ locals {
   # the bootstrap grants it either way (an exact ARN of a function that may not exist grants nothing).
   pipeline_function_keys = ["validate_artifact", "deploy", "deployment_status", "smoke_tests", "rollback", "approval_notifier"]
   pipeline_functions     = { for key in local.pipeline_function_keys : key => "${local.p}-${replace(key, "_", "-")}" }
-  app_function           = "${local.p}-app"
-  functions              = merge(local.pipeline_functions, { app = local.app_function })
+
+  # The application's functions: each key is a directory under lambdas/ (handler.py and its own
+  # smoke_checks.json), released together, promoted together and rolled back together. The first
+  # is the primary one (app_function_name output, `local status` aliases). To add a function, add
+  # its directory and its key here (README, "Adding a function"); release-tooling package refuses a
+  # directory under lambdas/ that is not declared here, and a key here without its directory.
+  app_function_keys = ["app"]
+  app_functions     = { for key in local.app_function_keys : key => "${local.p}-${replace(key, "_", "-")}" }
+  app_function      = local.app_functions[local.app_function_keys[0]]
+  functions         = merge(local.pipeline_functions, local.app_functions)
 
   release_aliases = ["staging", "production"]
   state_machine   = "${local.p}-release"
@@ -44,8 +52,12 @@ locals {
   kms_alias       = "alias/${local.p}-pipeline"
   boundary        = "${local.p}-workload-boundary"
   rules           = { artifact_uploaded = "${local.p}-artifact-uploaded", release_status = "${local.p}-release-status" }
-  alarms          = { for alias in local.release_aliases : alias => "${local.p}-app-errors-${alias}" }
-  ci_roles        = { plan = "${local.p}-github-plan", apply = "${local.p}-github-apply", approve = "${local.p}-github-approve" }
+  # "<function key>/<alias>" => name. One CodeDeploy deployment group and one error alarm per
+  # function and alias; the primary function's groups keep the alias names.
+  app_function_aliases = { for pair in setproduct(local.app_function_keys, local.release_aliases) : "${pair[0]}/${pair[1]}" => { function = pair[0], alias = pair[1] } }
+  deployment_groups    = { for key, fa in local.app_function_aliases : key => fa.function == local.app_function_keys[0] ? fa.alias : "${replace(fa.function, "_", "-")}-${fa.alias}" }
+  alarms               = { for key, fa in local.app_function_aliases : key => "${local.app_functions[fa.function]}-errors-${fa.alias}" }
+  ci_roles             = { plan = "${local.p}-github-plan", apply = "${local.p}-github-apply", approve = "${local.p}-github-approve" }
 
   roles = merge(
     { for key, name in local.functions : key => "${name}-role" },
@@ -71,20 +83,25 @@ output "names" {
   value = {
     pipeline_functions = local.pipeline_functions
     app_function       = local.app_function
-    functions          = local.functions
-    release_aliases    = local.release_aliases
-    state_machine      = local.state_machine
-    pipeline           = local.pipeline
-    codedeploy_app     = local.codedeploy_app
-    artifact_bucket    = local.artifact_bucket
-    topic              = local.topic
-    kms_alias          = local.kms_alias
-    boundary           = local.boundary
-    rules              = local.rules
-    alarms             = local.alarms
-    roles              = local.roles
-    ci_roles           = local.ci_roles
-    log_groups         = local.log_groups
+    app_function_keys  = local.app_function_keys
+    app_functions      = local.app_functions
+    deployment_groups  = local.deployment_groups
+    # "<function key>/<alias>" => {function, alias}: what the groups and alarms are keyed by.
+    app_function_aliases = local.app_function_aliases
+    functions            = local.functions
+    release_aliases      = local.release_aliases
+    state_machine        = local.state_machine
+    pipeline             = local.pipeline
+    codedeploy_app       = local.codedeploy_app
+    artifact_bucket      = local.artifact_bucket
+    topic                = local.topic
+    kms_alias            = local.kms_alias
+    boundary             = local.boundary
+    rules                = local.rules
+    alarms               = local.alarms
+    roles                = local.roles
+    ci_roles             = local.ci_roles
+    log_groups           = local.log_groups
   }
 }
 
@@ -100,8 +117,8 @@ output "arns" {
     executions      = "${local.prefix}:states:${local.regional}:execution:${local.state_machine}"
     pipeline        = "${local.prefix}:codepipeline:${local.regional}:${local.pipeline}"
     codedeploy_app  = "${local.prefix}:codedeploy:${local.regional}:application:${local.codedeploy_app}"
-    # One deployment group per alias: <application>/<group>.
-    deployment_groups  = { for alias in local.release_aliases : alias => "${local.prefix}:codedeploy:${local.regional}:deploymentgroup:${local.codedeploy_app}/${alias}" }
+    # One deployment group per app function and alias ("<function key>/<alias>"): <application>/<group>.
+    deployment_groups  = { for key, group in local.deployment_groups : key => "${local.prefix}:codedeploy:${local.regional}:deploymentgroup:${local.codedeploy_app}/${group}" }
     deployment_configs = "${local.prefix}:codedeploy:${local.regional}:deploymentconfig:CodeDeployDefault.Lambda*"
     topic              = "${local.prefix}:sns:${local.regional}:${local.topic}"
     rules              = { for key, name in local.rules : key => "${local.prefix}:events:${local.regional}:rule/${name}" }

@@ -61,7 +61,11 @@ def package_release(commit: str | None = None) -> tuple[dict, str]:
     commit = commit or clean_commit()
     if commit is None:
         origin = "working tree (id derived from the artifacts)"
-    manifest = package_module().build(BUILD_DIR, commit)
+    pkg = package_module()
+    try:
+        manifest = pkg.build(BUILD_DIR, commit)
+    except pkg.PackagingError as exc:  # e.g. a lambdas/ folder terraform/names does not declare
+        raise LocalError(str(exc)) from None
     return manifest, origin
 
 
@@ -86,17 +90,34 @@ def upload_release(manifest: dict, bucket: str, *, max_polls: int, s3, before_tr
     return uploaded["app_sha256"]
 
 
-def alias_versions(env: Env) -> dict[str, str]:
+def app_functions(env: Env) -> dict[str, str]:
+    """Every app function of the stack by key, the primary first (terraform output
+    app_function_names; a stack applied before it existed has only app_function_name)."""
+    primary = env.outputs["app_function_name"]
+    names = env.outputs.get("app_function_names") or {}
+    return {
+        **{k: v for k, v in names.items() if v == primary},
+        **{k: v for k, v in names.items() if v != primary},
+    } or {contract.APP: primary}
+
+
+def alias_versions(env: Env, function_name: str | None = None) -> dict[str, str]:
+    """Where each alias of an app function (the primary one by default) points."""
     lam = env.client("lambda")
-    fn = env.outputs["app_function_name"]
+    fn = function_name or env.outputs["app_function_name"]
     return {a: lam.get_alias(FunctionName=fn, Name=a)["FunctionVersion"] for a in ALIASES}
 
 
-def version_commit(env: Env, version: str) -> str | None:
+def function_alias_versions(env: Env) -> dict[str, dict[str, str]]:
+    """{key: {alias: version}} for every app function."""
+    return {key: alias_versions(env, name) for key, name in app_functions(env).items()}
+
+
+def version_commit(env: Env, version: str, function_name: str | None = None) -> str | None:
     if version == "$LATEST":
         return None
     conf = env.client("lambda").get_function_configuration(
-        FunctionName=env.outputs["app_function_name"], Qualifier=version
+        FunctionName=function_name or env.outputs["app_function_name"], Qualifier=version
     )
     return conf.get("Description") or None
 
@@ -234,7 +255,8 @@ def cmd_release(args) -> int:
     bucket = env.outputs["artifact_bucket"]
     manifest, origin = package_release(args.commit)
     commit = manifest["commit"]
-    before = alias_versions(env)
+    before_all = function_alias_versions(env)
+    before = next(iter(before_all.values()))
 
     if args.fail == "alarm-production" and before["production"] == "$LATEST":
         raise LocalError(
@@ -338,7 +360,7 @@ def cmd_release(args) -> int:
                         StateValue="OK",
                         StateReason="release-tooling local: fault cleared",
                     )
-    return summarize(env, arn, before, commit, started, env.client("stepfunctions"))
+    return summarize(env, arn, before_all, commit, started, env.client("stepfunctions"))
 
 
 def iam_denials(since: float) -> list[dict]:
@@ -401,25 +423,37 @@ def failed_pipeline_run(env: Env, since: datetime) -> dict | None:
     return None
 
 
-def summarize(env: Env, arn: str, before: dict, commit: str, started: float, sfn) -> int:
+def summarize(env: Env, arn: str, before_all: dict, commit: str, started: float, sfn) -> int:
+    """Print where every app function's aliases ended; 0 only when production serves the commit
+    for every one of them. `before_all`: function_alias_versions before the release."""
     desc = sfn.describe_execution(executionArn=arn)
-    after = alias_versions(env)
+    functions = app_functions(env)
     say("")
     say(f"Release {commit[:12]}: {desc['status']}")
     if desc.get("error") or desc.get("cause"):
         say(f"  error: {desc.get('error', '')}")
         say(f"  cause: {short(desc.get('cause', ''), 600)}")
     say_denials(time.time() - (time.monotonic() - started))
-    for alias in ALIASES:
-        version = after[alias]
-        line = f"  {alias:<10} version {version}"
-        if version != "$LATEST":
-            line += f" (commit {(version_commit(env, version) or '?')[:12]})"
-        if before[alias] == "$LATEST" and version == "$LATEST" and desc["status"] != "SUCCEEDED":
-            line += "  left alone: first release, there is no previous version to roll back to"
-        elif before[alias] != after[alias]:
-            line += f"  (was {before[alias]})"
-        say(line)
+    promoted = desc["status"] == "SUCCEEDED"
+    for key, name in functions.items():
+        before = before_all.get(key) or dict.fromkeys(ALIASES, "$LATEST")
+        after = alias_versions(env, name)
+        if len(functions) > 1:
+            say(f"  {key} ({name})")
+        for alias in ALIASES:
+            version = after[alias]
+            line = f"  {alias:<10} version {version}"
+            if version != "$LATEST":
+                line += f" (commit {(version_commit(env, version, name) or '?')[:12]})"
+            if (
+                before[alias] == "$LATEST"
+                and version == "$LATEST"
+                and desc["status"] != "SUCCEEDED"
+            ):
+                line += "  left alone: first release, there is no previous version to roll back to"
+            elif before[alias] != after[alias]:
+                line += f"  (was {before[alias]})"
+            say(("  " if len(functions) > 1 else "") + line)
+        promoted = promoted and version_commit(env, after["production"], name) == commit
     say(f"  wall time {time.monotonic() - started:.1f} s")
-    promoted = desc["status"] == "SUCCEEDED" and version_commit(env, after["production"]) == commit
     return 0 if promoted else 1

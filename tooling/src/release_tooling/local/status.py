@@ -6,7 +6,7 @@ import json
 
 from .common import package_module, say, short
 from .environment import Env, require_env
-from .release import alias_versions, version_commit
+from .release import app_functions, function_alias_versions, version_commit
 
 
 def cmd_status(args) -> int:
@@ -31,7 +31,9 @@ def cmd_status(args) -> int:
                 "output": d.get("output"),
             }
         )
-    aliases = alias_versions(env)
+    functions = function_alias_versions(env)
+    names = app_functions(env)
+    aliases = next(iter(functions.values()))  # the primary function's
     pipeline_runs = pipeline_executions(env, args.last)
     if args.json:
         print(
@@ -40,6 +42,8 @@ def cmd_status(args) -> int:
                     "endpoint": env.endpoint.url,
                     "iam": env.endpoint.iam,
                     "aliases": aliases,
+                    # Every app function's aliases by key (the primary's are "aliases" too).
+                    "functions": functions,
                     "executions": rows,
                     "pipeline_executions": pipeline_runs,
                 },
@@ -48,9 +52,15 @@ def cmd_status(args) -> int:
         )
         return 0
     say(f"Endpoint {env.endpoint.url} (pid {env.endpoint.pid}, IAM {env.endpoint.iam})")
-    for alias, version in aliases.items():
-        commit = version_commit(env, version)
-        say(f"  {alias:<10} version {version}" + (f" (commit {commit[:12]})" if commit else ""))
+    for key, versions in functions.items():
+        if len(functions) > 1:
+            say(f"  {key} ({names[key]})")
+        for alias, version in versions.items():
+            commit = version_commit(env, version, names[key])
+            line = f"  {alias:<10} version {version}" + (
+                f" (commit {commit[:12]})" if commit else ""
+            )
+            say(("  " if len(functions) > 1 else "") + line)
     say("Pipeline runs (newest first):" if pipeline_runs else "No pipeline runs yet")
     for run in pipeline_runs:
         say(f"  {run['id']}  {run['status']:<10} commit {(run['commit'] or '-')[:12]}")
