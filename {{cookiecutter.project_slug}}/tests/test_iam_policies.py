@@ -73,6 +73,17 @@ def statements(document: str | dict) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory) -> dict:
+    return render(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def rendered_with_worker(tmp_path_factory) -> dict:
+    """Both roots with a second app function, `worker`, declared as the README's "Adding a
+    function" says (its key in terraform/names/main.tf; its zip beside the app's)."""
+    return render(tmp_path_factory, extra_function="worker")
+
+
+def render(tmp_path_factory, extra_function: str | None = None) -> dict:
     terraform = shutil.which("terraform")
     if terraform is None:
         pytest.skip("terraform is not on PATH (install Terraform >= 1.10 to render the policies)")
@@ -93,6 +104,12 @@ def rendered(tmp_path_factory) -> dict:
         ignore=shutil.ignore_patterns(".terraform", "*.tfstate*", "*_override.tf"),
     )
     shutil.copy(ROOT / "state_machine.asl.json", work / "state_machine.asl.json")
+    if extra_function:
+        names = work / "terraform" / "names" / "main.tf"
+        text = names.read_text(encoding="utf-8")
+        assert text.count('app_function_keys = ["app"]') == 1
+        declared = f'app_function_keys = ["app", "{extra_function}"]'
+        names.write_text(text.replace('app_function_keys = ["app"]', declared), encoding="utf-8")
     endpoints = "\n".join(f'    {name} = "{endpoint}"' for name in SERVICES)
     override = OVERRIDE.replace("ENDPOINTS", endpoints)
     for root in ("terraform", "terraform/bootstrap"):
@@ -132,6 +149,8 @@ def rendered(tmp_path_factory) -> dict:
             capture_output=True,
             timeout=300,
         )
+        if extra_function:  # the stack creates it from its own zip, as from lambdas/<key>/
+            shutil.copy(work / "build" / "app.zip", work / "build" / f"{extra_function}.zip")
         boot = work / "terraform" / "bootstrap"
         run(boot, *init, "-backend=false")
         run(boot, "apply", "-auto-approve", "-input=false", "-no-color")
@@ -279,7 +298,9 @@ def test_no_project_name_prefix_wildcards(rendered, name):
     assert loose == [], f"{name} grants by name prefix (matches other projects): {loose}"
 
 
-def test_bootstrap_grants_exactly_the_functions_and_roles_the_stack_creates(rendered):
+@pytest.mark.parametrize("stack", ["rendered", "rendered_with_worker"])
+def test_bootstrap_grants_exactly_the_functions_and_roles_the_stack_creates(request, stack):
+    rendered = request.getfixturevalue(stack)
     main = rendered["main"]
     functions = {
         v["function_name"] for a, v in main.items() if a.startswith("aws_lambda_function.")
@@ -490,3 +511,37 @@ def test_pull_request_plans_and_drift_do_not_take_the_lock():
     assert "-lock=false" in make_dry_run("plan", "GITHUB_EVENT_NAME=pull_request")
     assert "-lock=false" in make_dry_run("drift")
     assert "-lock=false" not in make_dry_run("plan", "GITHUB_EVENT_NAME=push")
+
+
+def test_a_second_app_function_gets_its_own_groups_alarms_and_exact_grants(rendered_with_worker):
+    """The worker gets its own deployment groups and alarms, and the bootstrap grants the apply
+    role exactly those (the main stack's own policies name them by resource attribute, known
+    only once applied: the rehearsal exercises them under IAM enforcement)."""
+    main = rendered_with_worker["main"]
+    groups = {
+        v["deployment_group_name"]
+        for a, v in main.items()
+        if a.startswith("aws_codedeploy_deployment_group.")
+    }
+    assert groups == {"staging", "production", "worker-staging", "worker-production"}
+    alarms = {
+        v["alarm_name"] for a, v in main.items() if a.startswith("aws_cloudwatch_metric_alarm.")
+    }
+    assert alarms == {
+        f"{PROJECT}-{key}-errors-{alias}"
+        for key in ("app", "worker")
+        for alias in ("staging", "production")
+    }
+    apply = rendered_with_worker["policies"]["apply"]
+    codedeploy = f"arn:aws:codedeploy:{REGION}:{ACCOUNT}:deploymentgroup:{PROJECT}-app"
+    for group in sorted(groups):
+        assert allows(apply, "codedeploy:GetDeploymentGroup", f"{codedeploy}/{group}"), group
+    for alarm in sorted(alarms):
+        assert allows(
+            apply,
+            "cloudwatch:DescribeAlarms",
+            f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{alarm}",
+        ), alarm
+    worker = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{PROJECT}-worker"
+    assert allows(apply, "lambda:CreateFunction", worker)
+    assert allows(apply, "lambda:CreateAlias", f"{worker}:*")
