@@ -177,7 +177,11 @@ def cmd_up(args) -> int:
     iam_mode = os.environ.get("LOCAL_IAM") or "enforce"
     # terraform/ reads the zips for the first deployment; with no commit named, the manifest
     # records the zips' working-tree id (the one meaning of "no commit" in the package).
-    manifest = package_module().build(BUILD_DIR, None)
+    packaging = package_module()
+    try:
+        manifest = packaging.build(BUILD_DIR, None)
+    except packaging.PackagingError as exc:
+        raise LocalError(str(exc)) from None
     say(f"Built {len(manifest['artifacts'])} zips into {BUILD_DIR}")
     described = snapshot.inputs(manifest)
     key = snapshot.key_of(described)
