@@ -115,6 +115,18 @@ def test_the_release_runs_through_the_pipeline_named_as_aws_names_it(project, re
     assert f":{execution['name']}\n" in released.stdout
 
 
+def test_status_shows_the_newest_release_from_commit_to_execution(project, released):
+    """#13's provenance locally: the same chain release-wait prints in the deploy job."""
+    chain = project.status()["provenance"]
+    newest = project.status()["executions"][0]
+    assert any(line.startswith("- commit `") for line in chain), chain
+    assert any(line.startswith("- artifact `app.zip` (") and "sha256 `" in line for line in chain)
+    assert any(
+        line.startswith("- production: `") and ":production` version " in line for line in chain
+    ), chain
+    assert chain[-1].startswith("- execution `arn:aws:states:") and newest["name"] in chain[-1]
+
+
 def test_the_deployed_state_machine_carries_the_release_budget(project):
     sfn = project.admin_client("stepfunctions")
     outputs = project.outputs()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from .. import provenance
 from .common import package_module, say, short
 from .environment import Env, require_env
 from .release import app_functions, function_alias_versions, version_commit
@@ -18,8 +19,11 @@ def cmd_status(args) -> int:
         reverse=True,
     )
     rows = []
+    chain: list[str] = []
     for e in executions[: args.last]:
         d = sfn.describe_execution(executionArn=e["executionArn"])
+        if not chain:  # the newest release, from commit to execution, as release-wait prints it
+            chain = provenance.chain(e["executionArn"], d.get("input"), d.get("output"))
         rows.append(
             {
                 "name": e["name"],
@@ -46,6 +50,7 @@ def cmd_status(args) -> int:
                     "functions": functions,
                     "executions": rows,
                     "pipeline_executions": pipeline_runs,
+                    "provenance": chain,
                 },
                 indent=2,
             )
@@ -68,6 +73,10 @@ def cmd_status(args) -> int:
     for r in rows:
         cause = short(r["cause"] or "", 120)
         say(f"  {r['name']:<22} {r['status']:<10} {r['error'] or ''} {cause}")
+    if chain:
+        say("Newest release, from commit to execution:")
+        for line in chain:
+            say(f"  {line}")
     return 0
 
 
