@@ -1,6 +1,6 @@
 """Warm `local up` (issue #14): the snapshot key, its refusals, what `down` keeps and `--purge`
-removes, the endpoint state's round trip, and end to end: cold up, down, warm up, a plan with no
-changes and a release that reaches production."""
+removes, the endpoint state's round trip, and which path `up` takes. End to end (down, warm up, a
+plan with no changes, a release) runs in the generated repository's rehearsal."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ import json
 import os
 import shutil
 import threading
-import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from release_tooling.local import common, snapshot
+from release_tooling.local import common, environment, snapshot
 from release_tooling.local_aws import backend_state
 
 MANIFEST = {"artifacts": {"app": {"sha256": "a" * 64}, "deploy": {"sha256": "b" * 64}}}
@@ -315,46 +315,38 @@ def test_an_endpoint_that_cannot_load_a_state_exits_saying_why_in_one_line(tmp_p
     assert process.find(tmp_path / "state") is None  # nothing left running
 
 
-# -- end to end -------------------------------------------------------------------------------
+# -- the path up takes ---------------------------------------------------------------------------
+# The end to end proof (cold up, down, warm up, a plan with no changes, a release) runs in every
+# generated repository's rehearsal (tests/local_pipeline/test_warm_up.py), on the environment the
+# rehearsal has already applied, instead of two more cold applies here.
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed")
-def test_cold_up_down_warm_up_plans_no_changes_and_releases_to_production(tmp_path: Path) -> None:
-    copy = common.ScratchCopy("snapshot-e2e-")
-    copy.environ[snapshot.SNAPSHOT_ENV] = str(tmp_path / "snapshots")
-    try:
-        cold = copy.local("up", timeout=900)
-        assert cold.returncode == 0, cold.stdout + cold.stderr
-        assert "(cold;" in cold.stdout and "Saved snapshot" in cold.stdout, cold.stdout
-        down = copy.local("down", timeout=120)
-        assert down.returncode == 0, down.stdout
-        assert not (copy.path / ".local").exists()
+def test_up_restores_a_known_tree_and_cold_applies_regardless(monkeypatch, capsys) -> None:
+    taken: list[str] = []
+    endpoint = SimpleNamespace(url="http://127.0.0.1:1", pid=1)
 
-        started = time.monotonic()
-        warm = copy.local("up", timeout=300)
-        took = time.monotonic() - started
-        assert warm.returncode == 0, warm.stdout + warm.stderr
-        assert "from snapshot" in warm.stdout and "(warm;" in warm.stdout, warm.stdout
-        assert "terraform apply" not in warm.stdout, warm.stdout
-        print(f"warm local up: {took:.1f} s")
+    class Packaging:
+        PackagingError = RuntimeError
 
-        plan = copy.local("plan", timeout=600)
-        assert plan.returncode == 0, plan.stdout + plan.stderr  # -detailed-exitcode: no changes
-        assert "No changes" in plan.stdout
+        def build(self, out, commit):
+            return {"artifacts": {"app": {}}}
 
-        release = copy.local("release", timeout=900)
-        assert release.returncode == 0, release.stdout + release.stderr
-        status = json.loads(copy.local("status", "--json").stdout)
-        assert status["executions"][0]["status"] == "SUCCEEDED", status
-        # Production runs the version the release published (before it: $LATEST, as applied).
-        assert status["aliases"]["production"] == status["aliases"]["staging"], status
-        assert status["aliases"]["production"].isdigit(), status
+    monkeypatch.setattr(environment.process, "find", lambda state_dir: None)
+    monkeypatch.setattr(environment.process, "stop", lambda state_dir: None)
+    monkeypatch.setattr(environment, "init_args", lambda: ["init"])
+    monkeypatch.setattr(environment, "_clear_applied_state", lambda: None)
+    monkeypatch.setattr(environment, "package_module", Packaging)
+    monkeypatch.setattr(environment.snapshot, "inputs", lambda manifest: {"tree": 1})
+    monkeypatch.setattr(environment.snapshot, "key_of", lambda described: "a" * 64)
+    monkeypatch.setattr(environment.snapshot, "lookup", lambda key: "the snapshot")
+    monkeypatch.setattr(
+        environment.snapshot, "save", lambda *a: SimpleNamespace(meta={"save_seconds": 0.01})
+    )
+    monkeypatch.setattr(environment, "warm_up", lambda found, *a: taken.append(found) or endpoint)
+    monkeypatch.setattr(environment, "cold_up", lambda *a: taken.append("cold") or endpoint)
 
-        again = copy.local("down", timeout=120)
-        assert again.returncode == 0
-        forced = copy.local("up", "--cold", timeout=900)
-        assert forced.returncode == 0, forced.stdout + forced.stderr
-        assert "--cold: applying" in forced.stdout and "(cold;" in forced.stdout
-    finally:
-        copy.remove()
+    assert environment.cmd_up(SimpleNamespace(cold=False, minute_seconds=0.2)) == 0
+    assert environment.cmd_up(SimpleNamespace(cold=True, minute_seconds=0.2)) == 0
+    assert taken == ["the snapshot", "cold"]
+    out = capsys.readouterr().out
+    assert "(warm;" in out and "--cold: applying both Terraform roots" in out

@@ -2,7 +2,8 @@
 
 In the session's scratch copy, the README's "Adding a function" steps add a `worker` (its folder,
 its handler and smoke checks as the README shows them, its key in terraform/names/main.tf), and
-the environment is brought up again (both Terraform roots applied, under IAM enforcement). A
+`make local-apply` applies both Terraform roots to the running environment (under IAM
+enforcement). A
 release then takes both functions to production; a release whose worker fails its own smoke
 checks fails and rolls both functions back, production untouched for both. Afterwards the copy is
 put back as it was and brought up again (from its snapshot), for scenarios that run later.
@@ -27,7 +28,7 @@ pytestmark = [
 ]
 
 NAMES = "terraform/names/main.tf"
-UP_TIMEOUT = 900  # a cold up: the tree with the worker has no snapshot the first time
+UP_TIMEOUT = 900
 
 
 def recipe(readme: str) -> dict[str, str]:
@@ -57,6 +58,13 @@ def add_worker(project) -> None:
     names.write_text(text.replace('app_function_keys = ["app"]', line), encoding="utf-8")
 
 
+def apply_changes(project) -> None:
+    """The README's step 3: make local-apply (both roots, on the running environment)."""
+    applied = project.local("apply", timeout=UP_TIMEOUT)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert "terraform apply terraform/bootstrap" in applied.stdout
+
+
 def up_again(project) -> None:
     down = project.local("down")
     assert down.returncode == 0, down.stdout + down.stderr
@@ -72,7 +80,7 @@ def two_functions(project):
     handler = project.handler.read_text(encoding="utf-8")
     try:
         add_worker(project)
-        up_again(project)
+        apply_changes(project)
         yield project
     finally:
         shutil.rmtree(project.path / "lambdas" / "worker", ignore_errors=True)

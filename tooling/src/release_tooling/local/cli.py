@@ -3,6 +3,8 @@
   up [--cold]        start the endpoint (background), terraform init + apply terraform/; an
                      unchanged tree restores the snapshot the last cold up saved (seconds, not
                      minutes); --cold applies from scratch regardless
+  apply              apply what changed in both Terraform roots to the running environment
+                     (a new function, a changed policy), keeping its releases
   release [--fail F] package the working tree, upload it like the deploy workflow, run the release
                      state machine and stream its progress; exit 0 only when production got the
                      release
@@ -40,7 +42,7 @@ from .bench import cmd_bench
 from .common import LocalError, say
 from .demo import cmd_demo
 from .drift import cmd_drift
-from .environment import cmd_down, cmd_plan, cmd_up
+from .environment import cmd_apply, cmd_down, cmd_plan, cmd_up
 from .release import FAULTS, cmd_release
 from .status import cmd_status
 
@@ -99,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="apply both Terraform roots even when a snapshot of this tree exists",
     )
+    sub.add_parser("apply", help="apply changes of both roots to the running environment")
     sub.add_parser("release", parents=[rel], help="package, upload and run a release")
     st = sub.add_parser("status", help="aliases and last executions")
     st.add_argument("--json", action="store_true", help="machine-readable output")
@@ -145,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     handlers = {
         "up": cmd_up,
+        "apply": cmd_apply,
         "release": cmd_release,
         "status": cmd_status,
         "drift": cmd_drift,

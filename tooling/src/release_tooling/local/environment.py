@@ -347,6 +347,37 @@ def cmd_down(args) -> int:
     return 0
 
 
+def cmd_apply(args) -> int:
+    """Apply what changed in terraform/bootstrap and terraform/ to the running environment, as a
+    cold `up` applies them (the bootstrap as the administrator, terraform/ as the GitHub apply
+    role), keeping its releases: minutes faster than `down` + a cold `up` after adding a function
+    or changing a policy. No snapshot is saved (this state carries releases, not a fresh apply)."""
+    env = require_env()
+    started = time.monotonic()
+    init = init_args()
+    packaging = package_module()
+    try:
+        packaging.build(BUILD_DIR, None)  # terraform/ reads the zips
+    except packaging.PackagingError as exc:
+        raise LocalError(str(exc)) from None
+    bootstrap_initialised = BackgroundInit(init, BOOTSTRAP)
+    main_initialised = BackgroundInit(init, MAIN)
+    admin = env.endpoint.admin_credentials
+    say("terraform apply terraform/bootstrap as the administrator")
+    bootstrap_initialised.wait("init (bootstrap)")
+    terraform_ok(APPLY, env.endpoint.url, admin, "apply (bootstrap)", BOOTSTRAP)
+    bootstrap = terraform_outputs(env.endpoint.url, admin, BOOTSTRAP)
+    apply_role = assume_ci_role(env.endpoint, bootstrap, "apply", env.region)
+    say(f"terraform apply terraform/ as the GitHub apply role ({bootstrap['apply_role_arn']})")
+    main_initialised.wait("init")
+    terraform_ok(APPLY, env.endpoint.url, apply_role, "apply", MAIN)
+    outputs = terraform_outputs(env.endpoint.url, apply_role, MAIN)
+    outputs["bootstrap"] = bootstrap
+    OUTPUTS_FILE.write_text(json.dumps(outputs, indent=2), encoding="utf-8")
+    say(f"Applied in {time.monotonic() - started:.1f} s. Next: make local-release")
+    return 0
+
+
 def cmd_plan(args) -> int:
     """Plan terraform/ against the running endpoint. Right after `up` this must say "no changes":
     anything else is the endpoint reading back differently from AWS, or a real configuration change.
