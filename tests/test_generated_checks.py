@@ -14,8 +14,18 @@ from conftest import COMBINATIONS, TEMPLATE_ROOT, run_cookiecutter_cli
 # One project per distinct file set: the defaults, and every optional part switched on.
 VARIANTS = {name: COMBINATIONS[name] for name in ("defaults", "everything")}
 # The IAM scenarios (a release per removed statement, a neighbour project applied beside this one)
-# exercise the same Terraform in every variant: run them once, in the defaults.
-TEST_SCOPE = {"defaults": [], "everything": ["PYTEST_ARGS=-m 'not iam_scenarios'"]}
+# exercise the same Terraform in every variant: run them once, in the defaults. So do the
+# rehearsals no option changes (a second function, the warm up, alias drift, the alarm rollback):
+# the "everything" variant runs its own unit tests and the rehearsals its options change (the
+# approval gate, notifications, the pipeline's scenarios).
+OPTION_INDEPENDENT = ("test_two_functions", "test_warm_up", "test_alias_drift", "test_alarm_rollback")
+TEST_SCOPE = {
+    "defaults": [],
+    "everything": [
+        "PYTEST_ARGS=-m 'not iam_scenarios' "
+        + " ".join(f"--ignore=tests/local_pipeline/{name}.py" for name in OPTION_INDEPENDENT)
+    ],
+}
 MAKE_TIMEOUT = 2400
 
 
@@ -72,3 +82,10 @@ def variant_checks(tmp_path_factory):
 def test_generated_project_passes_its_own_lint_and_tests(variant_checks, name):
     failure = variant_checks[name].result(timeout=2 * MAKE_TIMEOUT)
     assert failure is None, failure
+
+
+def test_the_rehearsals_left_to_the_defaults_exist():
+    """A renamed rehearsal must not silently drop out of the narrowed variant (or stay in it)."""
+    rehearsals = TEMPLATE_ROOT / "{{cookiecutter.project_slug}}" / "tests" / "local_pipeline"
+    for name in OPTION_INDEPENDENT:
+        assert (rehearsals / f"{name}.py").is_file(), name

@@ -69,3 +69,29 @@ def test_release_wait_prints_it_at_the_end_but_not_while_paused():
     assert printed[:3] == ["", "Provenance:", "- reviewed plan `sha256:1`"]
     paused = wait_for_release.Outcome("PAUSED", ARN, "ApproveProduction", input=INPUT)
     assert wait_for_release.provenance_lines(paused, None) == []
+
+
+def test_a_failed_release_shows_what_its_last_finished_state_left():
+    """A FAILED execution has no output: the history's newest exited state has the data."""
+    left = {"artifact": {"sha256": "ab" * 32}, "staging": stage("staging", "4", "d-S")}
+
+    class History:
+        def get_execution_history(self, **kwargs):
+            assert kwargs["reverseOrder"] is True and kwargs["includeExecutionData"] is True
+            return {
+                "events": [
+                    {"type": "ExecutionFailed", "executionFailedEventDetails": {}},
+                    {"type": "TaskStateExited", "stateExitedEventDetails": {"name": "X"}},
+                    {
+                        "stateExitedEventDetails": {
+                            "name": "CheckStaging",
+                            "output": json.dumps(left),
+                        }
+                    },
+                ]
+            }
+
+    data = provenance.execution_data(History(), ARN, {"status": "FAILED"})
+    lines = provenance.chain(ARN, INPUT, data)
+    assert "- staging: `svc-app:staging` version 4, CodeDeploy deployment `d-S`" in lines
+    assert provenance.execution_data(History(), ARN, {"output": "{}"}) == "{}"

@@ -96,6 +96,22 @@ def chain(
     return lines
 
 
+def execution_data(sfn: Any, execution_arn: str, described: Mapping[str, Any]) -> str | None:
+    """What the release recorded: its output, or, for a release that failed (a failed execution
+    has no output), the data as the last state it finished left it (its history's newest
+    stateExitedEventDetails.output): the artifact, and the stages it deployed before failing."""
+    if described.get("output"):
+        return described["output"]
+    history = sfn.get_execution_history(
+        executionArn=execution_arn, reverseOrder=True, maxResults=100, includeExecutionData=True
+    )
+    for event in history.get("events", []):
+        exited = event.get("stateExitedEventDetails") or {}
+        if exited.get("output"):
+            return exited["output"]
+    return None
+
+
 def read_reviewed(path) -> Mapping[str, Any] | None:
     """The deploy job's record of the reviewed plan (plan-review check --provenance-out)."""
     try:

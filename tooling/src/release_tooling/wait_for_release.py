@@ -579,6 +579,12 @@ def main(
         print(f"::warning title=Release still running::wait_for_release.py: {err}")
         return 3
     message = report(outcome, settings)
+    if outcome.status != "SUCCEEDED" and not outcome.output:
+        # A failed execution has no output: the provenance reads what its last state left.
+        try:
+            outcome.output = provenance.execution_data(clients[0], outcome.execution_arn, {})
+        except Exception as err:  # noqa: BLE001 - the chain is a record; the outcome decides
+            print(f"(provenance: could not read the execution history: {err})")
     chain = provenance_lines(
         outcome, provenance.read_reviewed(args.reviewed) if args.reviewed else None
     )

@@ -23,7 +23,8 @@ def cmd_status(args) -> int:
     for e in executions[: args.last]:
         d = sfn.describe_execution(executionArn=e["executionArn"])
         if not chain:  # the newest release, from commit to execution, as release-wait prints it
-            chain = provenance.chain(e["executionArn"], d.get("input"), d.get("output"))
+            data = provenance.execution_data(sfn, e["executionArn"], d)
+            chain = provenance.chain(e["executionArn"], d.get("input"), data)
         rows.append(
             {
                 "name": e["name"],
