@@ -75,19 +75,26 @@ def test_a_failed_release_shows_what_its_last_finished_state_left():
     """A FAILED execution has no output: the history's newest exited state has the data."""
     left = {"artifact": {"sha256": "ab" * 32}, "staging": stage("staging", "4", "d-S")}
 
+    earlier = {"artifact": {"sha256": "ab" * 32}}
+
     class History:
+        """Two pages, oldest first, as GetExecutionHistory returns them by default."""
+
         def get_execution_history(self, **kwargs):
-            assert kwargs["reverseOrder"] is True and kwargs["includeExecutionData"] is True
+            assert kwargs["includeExecutionData"] is True and "reverseOrder" not in kwargs
+            if "nextToken" not in kwargs:
+                exited = {"name": "ValidateArtifact", "output": json.dumps(earlier)}
+                return {"events": [{"stateExitedEventDetails": exited}], "nextToken": "2"}
             return {
                 "events": [
-                    {"type": "ExecutionFailed", "executionFailedEventDetails": {}},
-                    {"type": "TaskStateExited", "stateExitedEventDetails": {"name": "X"}},
                     {
                         "stateExitedEventDetails": {
                             "name": "CheckStaging",
                             "output": json.dumps(left),
                         }
                     },
+                    {"type": "TaskStateExited", "stateExitedEventDetails": {"name": "X"}},
+                    {"type": "ExecutionFailed", "executionFailedEventDetails": {}},
                 ]
             }
 

@@ -102,14 +102,23 @@ def execution_data(sfn: Any, execution_arn: str, described: Mapping[str, Any]) -
     stateExitedEventDetails.output): the artifact, and the stages it deployed before failing."""
     if described.get("output"):
         return described["output"]
-    history = sfn.get_execution_history(
-        executionArn=execution_arn, reverseOrder=True, maxResults=100, includeExecutionData=True
-    )
-    for event in history.get("events", []):
-        exited = event.get("stateExitedEventDetails") or {}
-        if exited.get("output"):
-            return exited["output"]
-    return None
+    # Read forward, page by page, keeping the newest exit (a release has tens of events).
+    latest = None
+    kwargs: dict[str, Any] = {
+        "executionArn": execution_arn,
+        "maxResults": 1000,
+        "includeExecutionData": True,
+    }
+    for _ in range(20):
+        page = sfn.get_execution_history(**kwargs)
+        for event in page.get("events", []):
+            exited = event.get("stateExitedEventDetails") or {}
+            if exited.get("output"):
+                latest = exited["output"]
+        if not page.get("nextToken"):
+            break
+        kwargs["nextToken"] = page["nextToken"]
+    return latest
 
 
 def read_reviewed(path) -> Mapping[str, Any] | None:
