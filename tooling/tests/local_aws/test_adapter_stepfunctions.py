@@ -1,5 +1,5 @@
-"""Gap: moto lacks ValidateStateMachineDefinition and ListStateMachineVersions (both used by "
-"Terraform)."""
+"""Gaps: moto lacks ValidateStateMachineDefinition and ListStateMachineVersions (both used by
+Terraform), and its interpreter sleeps a Retry's real seconds."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 import uuid
 
 import pytest
+from _helpers import wait_for
 
 GOOD = {
     "StartAt": "Work",
@@ -110,3 +111,56 @@ def test_list_state_machine_versions_lists_published_versions_newest_first(aws, 
     sfn.update_state_machine(stateMachineArn=arn, definition=json.dumps(changed), publish=True)
     versions = sfn.list_state_machine_versions(stateMachineArn=arn)["stateMachineVersions"]
     assert [v["stateMachineVersionArn"] for v in versions] == [f"{arn}:2", f"{arn}:1"]
+
+
+def test_retry_intervals_run_on_the_endpoint_clock(aws, lambda_role):
+    """Gap: moto's interpreter sleeps a Retry's real seconds. The endpoint runs them on the clock
+    it runs CodeDeploy's minutes on (this session's endpoint: 1 minute = 0.05 s), so a retry that
+    waits 20 minutes on AWS ends here in a second, after the attempts the state machine asks for."""
+    missing = f"arn:aws:lambda:us-east-2:123456789012:function:missing-{uuid.uuid4().hex[:8]}"
+    definition = {
+        "StartAt": "Call",
+        "States": {
+            "Call": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke",
+                "Parameters": {"FunctionName": missing, "Payload": {}},
+                "Retry": [
+                    {
+                        "ErrorEquals": ["States.ALL"],
+                        "IntervalSeconds": 600,
+                        "BackoffRate": 2.0,
+                        "MaxAttempts": 2,
+                    }
+                ],
+                "End": True,
+            }
+        },
+    }
+    sfn = aws("stepfunctions")
+    machine = sfn.create_state_machine(
+        name=f"retry-{uuid.uuid4().hex[:8]}", definition=json.dumps(definition), roleArn=lambda_role
+    )["stateMachineArn"]
+    arn = sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"]
+    # 600 s + 1200 s of retry intervals on AWS; 0.5 s + 1 s on this endpoint.
+    desc = wait_for(
+        lambda: (d := sfn.describe_execution(executionArn=arn))["status"] != "RUNNING" and d,
+        timeout=30,
+    )
+    assert desc["status"] == "FAILED", desc
+    history = sfn.get_execution_history(executionArn=arn)["events"]
+    assert [e["type"] for e in history].count("TaskFailed") == 3  # the first try and two retries
+
+
+def test_the_retry_clock_scales_every_sleep_and_refuses_a_non_positive_factor(monkeypatch):
+    from release_tooling.local_aws import stepfunctions_patch
+
+    slept = []
+    monkeypatch.setattr(stepfunctions_patch.time, "sleep", slept.append)
+    clock = stepfunctions_patch.ScaledClock(0.2 / 60)
+    clock.sleep(60)
+    clock.sleep(3)
+    assert slept == pytest.approx([0.2, 0.01])
+    assert clock.monotonic is stepfunctions_patch.time.monotonic  # the rest of `time` unchanged
+    with pytest.raises(ValueError, match="must be positive"):
+        stepfunctions_patch.ScaledClock(0)

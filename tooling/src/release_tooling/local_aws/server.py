@@ -277,7 +277,7 @@ class LocalAwsServer(ThreadedMotoServer):
         stepfunctions_patch.install_role_credentials(self.directory)
         lambda_patch.install(self.invoker)
         codedeploy_patch.install(self.engine)
-        stepfunctions_patch.install()
+        stepfunctions_patch.install(self.info["minute_seconds"])
         codepipeline_patch.install(authorizer=self.service_authorizer)
         s3_patch.install()
         alarms.install(self.alarm_evaluator)

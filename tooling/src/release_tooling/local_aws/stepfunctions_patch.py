@@ -7,6 +7,7 @@ and emits the "Step Functions Execution Status Change" events AWS sends to Event
 from __future__ import annotations
 
 import logging
+import time
 
 from moto.core.config import default_user_config
 from moto.core.responses import ActionResult
@@ -219,7 +220,37 @@ def install_status_events() -> None:
     parser_execution.Execution.start = start
 
 
-def install() -> None:
+class ScaledClock:
+    """`time` as the retrier sees it: sleeps last `factor` of the asked seconds.
+
+    A Retry's IntervalSeconds/BackoffRate/MaxDelaySeconds wait real seconds on AWS ("Handling
+    errors in Step Functions workflows", retrying after an error). The endpoint runs CodeDeploy's
+    minutes in `minute_seconds`; it runs these waits on the same clock, so a release whose Lambda
+    call keeps failing exhausts its six attempts in a fraction of a second instead of a minute.
+    The number and order of attempts stay as the state machine says.
+    """
+
+    def __init__(self, factor: float) -> None:
+        if factor <= 0:
+            raise ValueError(f"the retry time factor must be positive, got {factor}")
+        self.factor = factor
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds * self.factor)
+
+    def __getattr__(self, name: str):
+        return getattr(time, name)
+
+
+def install_retry_clock(minute_seconds: float) -> None:
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+
+    retrier_decl.time = ScaledClock(minute_seconds / 60.0)
+
+
+def install(minute_seconds: float | None = None) -> None:
+    if minute_seconds is not None:
+        install_retry_clock(minute_seconds)
     install_lambda_error_names()
     install_status_events()
     default_user_config.setdefault("stepfunctions", {})["execute_state_machine"] = True
