@@ -72,18 +72,11 @@ def statements(document: str | dict) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def rendered(tmp_path_factory) -> dict:
-    return render(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def rendered_with_worker(tmp_path_factory) -> dict:
-    """Both roots with a second app function, `worker`, declared as the README's "Adding a
-    function" says (its key in terraform/names/main.tf; its zip beside the app's)."""
-    return render(tmp_path_factory, extra_function="worker")
-
-
-def render(tmp_path_factory, extra_function: str | None = None) -> dict:
+def renders(tmp_path_factory) -> dict:
+    """Both roots rendered as generated, then again with a second app function, `worker`, declared
+    as the README's "Adding a function" says (its key in terraform/names/main.tf; its zip beside
+    the app's). The second render re-applies the bootstrap on the same endpoint: only its grants
+    change, so it takes seconds instead of the first apply's S3 lifecycle and KMS waits."""
     terraform = shutil.which("terraform")
     if terraform is None:
         pytest.skip("terraform is not on PATH (install Terraform >= 1.10 to render the policies)")
@@ -104,12 +97,6 @@ def render(tmp_path_factory, extra_function: str | None = None) -> dict:
         ignore=shutil.ignore_patterns(".terraform", "*.tfstate*", "*_override.tf"),
     )
     shutil.copy(ROOT / "state_machine.asl.json", work / "state_machine.asl.json")
-    if extra_function:
-        names = work / "terraform" / "names" / "main.tf"
-        text = names.read_text(encoding="utf-8")
-        assert text.count('app_function_keys = ["app"]') == 1
-        declared = f'app_function_keys = ["app", "{extra_function}"]'
-        names.write_text(text.replace('app_function_keys = ["app"]', declared), encoding="utf-8")
     endpoints = "\n".join(f'    {name} = "{endpoint}"' for name in SERVICES)
     override = OVERRIDE.replace("ENDPOINTS", endpoints)
     for root in ("terraform", "terraform/bootstrap"):
@@ -131,6 +118,14 @@ def render(tmp_path_factory, extra_function: str | None = None) -> dict:
         assert proc.returncode == 0, f"terraform {args[0]} failed:\n{proc.stdout}\n{proc.stderr}"
         return proc.stdout
 
+    boot, main = work / "terraform" / "bootstrap", work / "terraform"
+
+    def apply_and_plan() -> dict:
+        run(boot, "apply", "-auto-approve", "-input=false", "-no-color")
+        state = json.loads(run(boot, "show", "-json"))
+        run(main, "plan", "-input=false", "-no-color", "-out=main.tfplan")
+        return read_render(state, json.loads(run(main, "show", "-json", "main.tfplan")))
+
     init = ["init", "-input=false", "-no-color"]
     if os.environ.get("TF_PROVIDER_MIRROR"):
         init.append(f"-plugin-dir={os.environ['TF_PROVIDER_MIRROR']}")
@@ -149,19 +144,34 @@ def render(tmp_path_factory, extra_function: str | None = None) -> dict:
             capture_output=True,
             timeout=300,
         )
-        if extra_function:  # the stack creates it from its own zip, as from lambdas/<key>/
-            shutil.copy(work / "build" / "app.zip", work / "build" / f"{extra_function}.zip")
-        boot = work / "terraform" / "bootstrap"
         run(boot, *init, "-backend=false")
-        run(boot, "apply", "-auto-approve", "-input=false", "-no-color")
-        state = json.loads(run(boot, "show", "-json"))
-        main = work / "terraform"
         run(main, *init, "-reconfigure")
-        run(main, "plan", "-input=false", "-no-color", "-out=main.tfplan")
-        plan = json.loads(run(main, "show", "-json", "main.tfplan"))
+        as_generated = apply_and_plan()
+        names = main / "names" / "main.tf"
+        text = names.read_text(encoding="utf-8")
+        assert text.count('app_function_keys = ["app"]') == 1
+        declared = 'app_function_keys = ["app", "worker"]'
+        names.write_text(text.replace('app_function_keys = ["app"]', declared), encoding="utf-8")
+        # The stack creates it from its own zip, as from lambdas/<key>/.
+        shutil.copy(work / "build" / "app.zip", work / "build" / "worker.zip")
+        with_worker = apply_and_plan()
     finally:
         server.stop()
+    return {"as_generated": as_generated, "with_worker": with_worker}
 
+
+@pytest.fixture(scope="module")
+def rendered(renders) -> dict:
+    return renders["as_generated"]
+
+
+@pytest.fixture(scope="module")
+def rendered_with_worker(renders) -> dict:
+    return renders["with_worker"]
+
+
+def read_render(state: dict, plan: dict) -> dict:
+    """The bootstrap's applied policies and resources, and the main stack's planned resources."""
     resources = {}
 
     def walk(module: dict) -> None:
