@@ -119,6 +119,7 @@ OVERRIDES = {
         "ResourceArn": f"arn:aws:codedeploy:{REGION}:{ACCOUNT}:application:orders-app"
     },
     ("cloudwatch", "DescribeAlarms"): {"AlarmNames": []},
+    ("sts", "AssumeRole"): {"RoleArn": f"arn:aws:iam::{ACCOUNT}:role/deployer"},
 }
 
 

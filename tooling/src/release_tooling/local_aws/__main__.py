@@ -1,5 +1,5 @@
 """`python -m release_tooling.local_aws serve --state-dir DIR [--port N] [--minute-seconds S]
-[--restore FILE]`."""
+[--restore FILE] [--account ID ...]`."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import os
 import sys
 from pathlib import Path
 
+from .accounts import AccountError, validate_accounts
 from .iam_enforcement import MODES
-from .server import DEFAULT_MINUTE_SECONDS, serve
+from .server import DEFAULT_ACCOUNT, DEFAULT_MINUTE_SECONDS, serve
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,16 +42,31 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help="start with the state a snapshot saved (exit 3, saying why, if it does not load)",
     )
+    run.add_argument(
+        "--account",
+        dest="accounts",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="serve this extra AWS account too, with its own administrator (repeatable); "
+        f"the default account {DEFAULT_ACCOUNT} is always served",
+    )
     args = parser.parse_args(argv)
     if args.minute_seconds <= 0:
         parser.error("--minute-seconds must be positive")
+    try:
+        validate_accounts(args.accounts, DEFAULT_ACCOUNT)
+    except AccountError as exc:
+        parser.error(str(exc))
     logging.basicConfig(
         level=logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    return serve(args.state_dir, args.port, args.minute_seconds, args.iam, args.restore)
+    return serve(
+        args.state_dir, args.port, args.minute_seconds, args.iam, args.restore, args.accounts
+    )
 
 
 if __name__ == "__main__":

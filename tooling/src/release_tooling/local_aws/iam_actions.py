@@ -184,7 +184,8 @@ def _tag_context(params: Mapping) -> dict[str, object]:
 # --- Lambda ------------------------------------------------------------------------------------
 
 _LAMBDA_NAME = re.compile(
-    r"^(?:arn:[^:]+:lambda:[^:]+:\d{12}:function:|\d{12}:function:)?(?P<name>[^:]+)(?::(?P<q>[^:]+))?$"
+    r"^(?:arn:[^:]+:lambda:[^:]+:(?P<account>\d{12}):function:|(?P<partial>\d{12}):function:)?"
+    r"(?P<name>[^:]+)(?::(?P<q>[^:]+))?$"
 )
 # Actions that Lambda authorizes against the qualified ARN when the call names a version or alias
 # (lambda-api-permissions-ref.html: "restricted to a specific function by function, version, or
@@ -208,6 +209,11 @@ def _function_arn(call: _Call, action: str, name_param: str = "FunctionName") ->
         raise MissingParameter(f"lambda {call.operation}: {name_param}={raw!r} is not a function")
     qualifier = call.get("Qualifier", required=False) or match["q"] or ""
     arn = call.arn("lambda", f"function:{match['name']}")
+    owner = match["account"] or match["partial"]
+    if owner and owner != call.account:
+        # A function of another account, named by its ARN (accounts.py evaluates the request
+        # against that function's policy).
+        arn = arn.replace(f":{call.account}:function:", f":{owner}:function:", 1)
     if qualifier and action in _LAMBDA_QUALIFIED:
         arn += f":{qualifier}"
     return arn
@@ -1027,6 +1033,15 @@ _simple(
 @_rule("sts", "GetCallerIdentity")
 def _sts_whoami(_: _Call) -> list[Authorization]:
     return []  # API_GetCallerIdentity.html: "No permissions are required"
+
+
+@_rule("sts", "AssumeRole")
+def _sts_assume_role(call: _Call) -> list[Authorization]:
+    # The role's ARN is the resource; its trust policy is evaluated with it (accounts.py,
+    # iam_policy.evaluate_assume_role). sts:ExternalId carries the request's ExternalId.
+    external_id = call.get("ExternalId", required=False)
+    context = {"sts:ExternalId": external_id} if external_id else {}
+    return [Authorization("sts:AssumeRole", call.get("RoleArn"), context)]
 
 
 def _queue(call: _Call) -> str:

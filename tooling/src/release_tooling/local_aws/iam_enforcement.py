@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import iam_actions, iam_policy
+from . import accounts, iam_actions, iam_policy
 
 log = logging.getLogger("local_aws.iam")
 
@@ -132,17 +132,28 @@ def _policy_document(managed_policy) -> str:
 class Directory:
     """Principals and their policies, read from moto's IAM and STS backends at request time."""
 
-    def __init__(self, admin: Credentials, default_account: str) -> None:
+    def __init__(
+        self,
+        admin: Credentials,
+        default_account: str,
+        extra_admins: Mapping[str, Credentials] | None = None,
+    ) -> None:
         self.admin = admin
         self.default_account = default_account
+        # account -> its administrator (the default account's first); see accounts.py.
+        self.admins = {default_account: admin, **dict(extra_admins or {})}
+        self._admin_accounts = {c.access_key_id: a for a, c in self.admins.items()}
         self._sessions: dict[tuple[str, str], tuple[float, Credentials]] = {}
         self._lock = threading.Lock()
 
+    def admin_account(self, access_key_id: str) -> str | None:
+        """The account whose administrator holds this key, or None."""
+        return self._admin_accounts.get(access_key_id)
+
     def resolve(self, access_key_id: str, session_token: str | None) -> Principal | None:
-        if access_key_id == self.admin.access_key_id:
-            return Principal(
-                arn=f"arn:aws:iam::{self.default_account}:root", account=self.default_account
-            )
+        admin_account = self.admin_account(access_key_id)
+        if admin_account is not None:
+            return Principal(arn=f"arn:aws:iam::{admin_account}:root", account=admin_account)
         from moto.iam.models import get_account_id_from
         from moto.sts.models import sts_backends
 
@@ -254,17 +265,29 @@ class Enforcer:
             decision = iam_policy.Decision(True, "LOCAL_IAM=off: not evaluated")
         else:
             identity, boundary = self.directory.policies(principal.role_arn)
-            decision = iam_policy.evaluate(
-                iam_policy.AuthzRequest(
-                    action=authorization.action,
-                    resource=authorization.resource,
-                    context=dict(authorization.context),
-                    principal_arn=principal.arn,
-                ),
-                identity,
-                boundary,
-                resource_policy=key_policy(authorization),
+            request = iam_policy.AuthzRequest(
+                action=authorization.action,
+                resource=authorization.resource,
+                context=dict(authorization.context),
+                principal_arn=principal.arn,
             )
+            owner = accounts.resource_account(authorization.resource)
+            if authorization.action.lower() == "sts:assumerole":
+                trust = accounts.resource_policy(authorization)
+                missing = f"the role {authorization.resource} does not exist"
+                decision = (
+                    iam_policy.evaluate_assume_role(request, identity, boundary, trust, owner or "")
+                    if trust
+                    else iam_policy.Decision(False, missing)
+                )
+            elif owner and owner != principal.account:
+                decision = iam_policy.evaluate_cross_account(
+                    request, identity, boundary, accounts.resource_policy(authorization), owner
+                )
+            else:
+                decision = iam_policy.evaluate(
+                    request, identity, boundary, resource_policy=key_policy(authorization)
+                )
         self.decisions.write(
             {
                 "mode": self.mode,
@@ -398,8 +421,15 @@ class Enforcer:
         authorizations += implied_authorizations(
             service, operation, params, principal.account, region
         )
+        authorizations += accounts.code_source_authorizations(
+            service, operation, params, principal.account, region
+        )
         for authorization in authorizations:
             self.decide(principal, authorization, f"{service}:{operation}")
+        # An allowed request on another account's resource is served by that account's backends.
+        owner = accounts.serving_account(service, authorizations, principal.account)
+        if owner is not None:
+            response.current_account = owner
 
     def _check_web_identity(self, params: Mapping[str, Any], region: str) -> None:
         role_arn = str(params.get("RoleArn") or "")
@@ -488,12 +518,18 @@ def implied_authorizations(
         rule = rule[0] if rule else {}
     default = rule.get("ApplyServerSideEncryptionByDefault") or {}
     key_id = params.get("SSEKMSKeyId") or default.get("KMSMasterKeyID")
-    if default.get("SSEAlgorithm") != "aws:kms" and not params.get("SSEKMSKeyId"):
-        return []
-    if not key_id:
+    encrypted = default.get("SSEAlgorithm") == "aws:kms" or bool(params.get("SSEKMSKeyId"))
+    stored = bucket.keys.get(params.get("Key") or "") if operation == "GetObject" else None
+    if stored is not None:
+        # A download decrypts with the key the object was written with (S3 User Guide, SSE-KMS).
+        encrypted = getattr(stored, "encryption", None) == "aws:kms"
+        key_id = getattr(stored, "kms_key_id", None) or key_id
+    if not encrypted or not key_id:
         return []
     if not key_id.startswith("arn:"):
-        key_id = f"arn:aws:kms:{region}:{account}:key/{key_id}"
+        # A key id or alias of the bucket's own account (the bucket may be another account's).
+        owner = getattr(bucket, "account_id", None) or account
+        key_id = f"arn:aws:kms:{region}:{owner}:key/{key_id}"
     action = "kms:Decrypt" if operation == "GetObject" else "kms:GenerateDataKey"
     return [
         iam_actions.Authorization(
@@ -678,6 +714,7 @@ def install(enforcer: Enforcer) -> None:
     """
     global _enforcer
     _enforcer = enforcer
+    accounts.install(enforcer.directory)
     from moto.core.authorization import ActionAuthenticatorMixin
     from moto.core.responses import BaseResponse
 

@@ -482,3 +482,76 @@ def evaluate_trust(
         return Decision(True, f"allowed by {name} statement {allow}")
     who = ", ".join(f"{k} {v}" for k, v in principal.items())
     return Decision(False, f"{name} does not allow {who} to {action} (conditions: {dict(ctx)})")
+
+
+def evaluate_cross_account(
+    request: AuthzRequest,
+    identity_policies: Sequence[tuple[str, dict | str]],
+    boundary: tuple[str, dict | str] | None,
+    resource_policy: tuple[str, dict | str] | None,
+    resource_account: str,
+) -> Decision:
+    """Decide `request` for a principal of another account than the resource's.
+
+    IAM User Guide, "Cross-account policy evaluation logic"
+    (reference_policies_evaluation-logic-cross-account.html): the resource-based policy in the
+    trusting account must specify the principal (or its whole account), AND the principal's
+    identity-based policies in its own account (capped by its boundary) must allow the access; an
+    explicit deny in either wins. A resource without a resource-based policy (CodeDeploy, Step
+    Functions...) cannot be reached from another account at all: only by assuming a role there.
+    """
+    target = f"{request.action} on {request.resource}"
+    context = {str(k).lower(): v for k, v in request.context.items()}
+    resource = (
+        _scan(*resource_policy, request, context, resource_policy=True) if resource_policy else None
+    )
+    if resource and resource.deny:
+        return Decision(False, f"explicit deny in {resource.deny} for {target}")
+    own = evaluate(request, identity_policies, boundary)
+    if not own.allowed:
+        return Decision(False, f"{own.reason} in the caller's account")
+    if resource_policy is None:
+        return Decision(
+            False,
+            f"the resource is in account {resource_account} and has no resource-based policy: "
+            "a principal of another account reaches it only by assuming a role in "
+            f"{resource_account}",
+        )
+    if not resource.allow:  # type: ignore[union-attr]
+        caller_account = _account_of(request.principal_arn)
+        return Decision(
+            False,
+            f"no statement of {resource_policy[0]} (account {resource_account}) grants "
+            f"{request.principal_arn} or its account {caller_account} {target}",
+        )
+    return Decision(True, f"{own.reason} and by {resource.allow}")  # type: ignore[union-attr]
+
+
+def evaluate_assume_role(
+    request: AuthzRequest,
+    identity_policies: Sequence[tuple[str, dict | str]],
+    boundary: tuple[str, dict | str] | None,
+    trust_policy: tuple[str, dict | str],
+    role_account: str,
+) -> Decision:
+    """sts:AssumeRole by an IAM principal: the role's trust policy must name the caller (or its
+    account) in every case.
+
+    AWS STS API Reference, "AssumeRole": within one account either the caller's identity policy
+    allows sts:AssumeRole (when the trust policy trusts the account) or the trust policy names the
+    caller directly; a role in a different account also needs the caller's own account to allow
+    it (the cross-account evaluation above).
+    """
+    context = {str(k).lower(): v for k, v in request.context.items()}
+    trust = _scan(*trust_policy, request, context, resource_policy=True)
+    if trust.deny:
+        return Decision(False, f"explicit deny in {trust.deny} for {request.action}")
+    if not trust.allow:
+        return Decision(
+            False,
+            f"{trust_policy[0]} does not allow {request.principal_arn} (nor its account) to "
+            f"{request.action}",
+        )
+    if _account_of(request.principal_arn) == role_account:
+        return evaluate(request, identity_policies, boundary, trust_policy)
+    return evaluate_cross_account(request, identity_policies, boundary, trust_policy, role_account)

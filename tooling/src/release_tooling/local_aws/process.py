@@ -14,7 +14,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -34,6 +35,9 @@ class Endpoint:
     secret_access_key: str = ""
     account_id: str = "123456789012"
     iam: str = "enforce"
+    # account -> {"access_key_id", "secret_access_key"} of its administrator, every served
+    # account (the default one included); see accounts.py.
+    administrators: dict[str, dict[str, str]] = field(default_factory=dict, hash=False)
 
     @property
     def admin_credentials(self) -> dict[str, str]:
@@ -41,6 +45,27 @@ class Endpoint:
         return {
             "aws_access_key_id": self.access_key_id,
             "aws_secret_access_key": self.secret_access_key,
+        }
+
+    @property
+    def accounts(self) -> list[str]:
+        """The accounts the endpoint serves, its default account first."""
+        return [self.account_id, *(a for a in self.administrators if a != self.account_id)]
+
+    def admin_credentials_for(self, account: str) -> dict[str, str]:
+        """boto3 keyword arguments of `account`'s administrator (start(..., accounts=[...]))."""
+        if account == self.account_id:
+            return self.admin_credentials
+        creds = self.administrators.get(account)
+        if creds is None:
+            raise EndpointError(
+                f"the local endpoint does not serve account {account} (it serves "
+                f"{', '.join(self.accounts)}); start it with accounts=[{account!r}] "
+                f"(serve --account {account})"
+            )
+        return {
+            "aws_access_key_id": creds["access_key_id"],
+            "aws_secret_access_key": creds["secret_access_key"],
         }
 
     def control(
@@ -122,6 +147,7 @@ def find(state_dir: Path) -> Endpoint | None:
         secret_access_key=info.get("secret_access_key", ""),
         account_id=info.get("account_id", "123456789012"),
         iam=info.get("iam", "enforce"),
+        administrators=dict(info.get("administrators") or {}),
     )
     if not _alive(endpoint.pid) or not endpoint.healthy():
         return None
@@ -135,11 +161,15 @@ def start(
     timeout: float = 30.0,
     iam: str | None = None,
     restore: Path | None = None,
+    accounts: Sequence[str] = (),
 ) -> Endpoint:
     """Start the endpoint as a detached background process and wait until it answers.
 
     `restore`: a state file a snapshot saved; an endpoint that cannot load it exits (status 3)
-    and EndpointError carries its reason."""
+    and EndpointError carries its reason.
+    `accounts`: extra AWS account IDs to serve besides the default one, each with its own
+    administrator (Endpoint.admin_credentials_for); a snapshot restores only into an endpoint
+    serving the accounts it was saved with."""
     state_dir = Path(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
     (state_dir / "endpoint.json").unlink(missing_ok=True)
@@ -150,6 +180,8 @@ def start(
         cmd += ["--iam", iam]
     if restore is not None:
         cmd += ["--restore", str(restore)]
+    for account in accounts:
+        cmd += ["--account", str(account)]
     env = {
         k: v for k, v in os.environ.items() if not k.startswith("AWS_")
     }  # never real credentials

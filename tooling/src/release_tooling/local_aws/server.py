@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
@@ -27,6 +28,7 @@ from moto.moto_server.werkzeug_app import (
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
+from . import accounts as account_rules
 from . import (
     alarms,
     backend_state,
@@ -131,6 +133,12 @@ class ControlApp:
         return _json(404, {"error": f"unknown control call {request.method} {request.path}"})
 
 
+def _bucket_accounts() -> dict:
+    from moto.s3.models import s3_backends
+
+    return s3_backends.bucket_accounts
+
+
 def _json(status: int, body: dict) -> Response:
     return Response(json.dumps(body, default=str), status=status, mimetype="application/json")
 
@@ -145,13 +153,20 @@ class LocalAwsServer(ThreadedMotoServer):
         minute_seconds: float = DEFAULT_MINUTE_SECONDS,
         iam_mode: str = "enforce",
         restore: Path | None = None,
+        accounts: Sequence[str] = (),
     ) -> None:
         super().__init__(ip_address="127.0.0.1", port=port, verbose=False)
         self.state_dir = Path(state_dir)
         self.restore = restore
         self.faults = FaultRegistry()
         self.admin = iam_enforcement.new_admin_credentials()
-        self.directory = iam_enforcement.Directory(self.admin, DEFAULT_ACCOUNT)
+        # One administrator per extra account (accounts.py), as a person holds for each account.
+        self.extra_accounts = account_rules.validate_accounts(accounts, DEFAULT_ACCOUNT)
+        self.directory = iam_enforcement.Directory(
+            self.admin,
+            DEFAULT_ACCOUNT,
+            {a: iam_enforcement.new_admin_credentials() for a in self.extra_accounts},
+        )
         self.iam_mode = iam_mode
         self.enforcer = iam_enforcement.Enforcer(
             iam_mode,
@@ -169,7 +184,12 @@ class LocalAwsServer(ThreadedMotoServer):
         self.engine.authorize = self.role_authorizer
         # CloudWatch evaluates the alarms on the metrics invocations emit, on CodeDeploy's clock.
         self.alarm_evaluator = alarms.AlarmEvaluator(minute_seconds)
-        self.info = {"pid": os.getpid(), "minute_seconds": minute_seconds, "iam": iam_mode}
+        self.info = {
+            "pid": os.getpid(),
+            "minute_seconds": minute_seconds,
+            "iam": iam_mode,
+            "accounts": [DEFAULT_ACCOUNT, *self.extra_accounts],
+        }
         # State the adapter keeps outside moto's backends, saved and restored with them by
         # snapshots: name -> (get, set). A part that holds threads or open files must be idle
         # when saved (see require_quiescent); moto's backends themselves are captured wholesale.
@@ -188,8 +208,22 @@ class LocalAwsServer(ThreadedMotoServer):
                 lambda: list(events_patch.FAILED_INVOCATIONS),
                 events_patch.FAILED_INVOCATIONS.extend,
             ),
+            # Which account owns each bucket: an attribute of moto's S3 BackendDict, not one of its
+            # items, so not in the moto part; without it no bucket is found from another account.
+            "s3.bucket_accounts": (_bucket_accounts, _bucket_accounts().update),
+            # The accounts the state was made with: restored only into an endpoint serving them.
+            "accounts": (lambda: list(self.info["accounts"]), self._require_accounts),
         }
         self.info["restored"] = False
+
+    def _require_accounts(self, saved: list[str]) -> None:
+        if sorted(saved) != sorted(self.info["accounts"]):
+            extra = " ".join(f"--account {a}" for a in saved if a != DEFAULT_ACCOUNT)
+            extra = extra or "no --account"
+            raise backend_state.SnapshotStateError(
+                f"the saved state is of accounts {saved}, this endpoint serves "
+                f"{self.info['accounts']}: start it with {extra}"
+            )
 
     def role_authorizer(
         self,
@@ -299,10 +333,16 @@ def serve(
     minute_seconds: float,
     iam_mode: str = "enforce",
     restore: Path | None = None,
+    accounts: Sequence[str] = (),
 ) -> int:
     state_dir.mkdir(parents=True, exist_ok=True)
     server = LocalAwsServer(
-        state_dir, port=port, minute_seconds=minute_seconds, iam_mode=iam_mode, restore=restore
+        state_dir,
+        port=port,
+        minute_seconds=minute_seconds,
+        iam_mode=iam_mode,
+        restore=restore,
+        accounts=accounts,
     )
     try:
         server.start()
@@ -320,6 +360,15 @@ def serve(
         "access_key_id": server.admin.access_key_id,
         "secret_access_key": server.admin.secret_access_key,
         "account_id": DEFAULT_ACCOUNT,
+        # Every account's administrator, the default account's included (process.Endpoint
+        # .admin_credentials_for): Terraform roots of an account are applied as its administrator.
+        "administrators": {
+            account: {
+                "access_key_id": creds.access_key_id,
+                "secret_access_key": creds.secret_access_key,
+            }
+            for account, creds in server.directory.admins.items()
+        },
     }
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
