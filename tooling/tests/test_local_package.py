@@ -83,6 +83,11 @@ def test_a_scratch_copy_leaves_out_environments_and_builds_but_keeps_installed_r
         assert (copy.path / "build" / package.DEPS_CACHE / "key" / "lib.py").read_text() == "kept"
         for leftover in (".local", "build/app.zip", ".git", ".venv"):
             assert not (copy.path / leftover).exists()
+        # Scenarios edit the copy's handler; the source's tree (its snapshots') comes back whole.
+        copy.handler.write_text("x = 1\n# release 2\n")
+        copy.restore_handler()
+        assert copy.handler.read_text() == "x = 1\n"
+        assert (source / "lambdas" / "app" / "handler.py").read_text() == "x = 1\n"
     finally:
         copy.remove()
     assert not copy.scratch.exists()

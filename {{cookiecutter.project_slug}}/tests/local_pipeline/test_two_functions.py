@@ -66,10 +66,12 @@ def apply_changes(project) -> None:
 
 
 def up_again(project) -> None:
+    """Down, and up from the snapshot the session's cold up saved: the tree is that one again."""
     down = project.local("down")
     assert down.returncode == 0, down.stdout + down.stderr
     up = project.local("up", timeout=UP_TIMEOUT)
     assert up.returncode == 0, up.stdout + up.stderr
+    assert "from snapshot" in up.stdout, up.stdout  # a cold apply here is a changed tree
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +79,6 @@ def two_functions(project):
     """The scratch copy with the worker added by the recipe, up; put back afterwards."""
     names = project.path / NAMES
     original = names.read_text(encoding="utf-8")
-    handler = project.handler.read_text(encoding="utf-8")
     try:
         add_worker(project)
         apply_changes(project)
@@ -85,7 +86,7 @@ def two_functions(project):
     finally:
         shutil.rmtree(project.path / "lambdas" / "worker", ignore_errors=True)
         names.write_text(original, encoding="utf-8")
-        project.handler.write_text(handler, encoding="utf-8")
+        project.restore_handler()  # earlier scenarios' edits too: the snapshot's tree again
         up_again(project)
 
 

@@ -66,6 +66,7 @@ class ScratchCopy:
         # The environment as it is now: a test that later monkeypatches it (say, unsets
         # TF_PROVIDER_MIRROR) must not leak into commands run for this copy on another thread.
         self.environ = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        self.source = source
         self.scratch = Path(tempfile.mkdtemp(prefix=prefix))
         self.path = self.scratch / source.name
         self.environ[project.ROOT_ENV] = str(self.path)
@@ -81,6 +82,11 @@ class ScratchCopy:
     @property
     def handler(self) -> Path:
         return self.path / "lambdas" / "app" / "handler.py"
+
+    def restore_handler(self) -> None:
+        """Put the app's handler back as the source has it: scenarios edit it to make distinct
+        releases, and the source's tree is the one its snapshots were made of."""
+        shutil.copy2(self.source / self.handler.relative_to(self.path), self.handler)
 
     def local(
         self, *args: str, capture: bool = True, timeout: float | None = None
