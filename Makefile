@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DEMO_DIR := build/demo
 
-.PHONY: help setup test test-fast demo clean
+.PHONY: help setup test test-fast demo bench clean
 
 help: ## List every target with what it does
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -34,6 +34,9 @@ demo: setup ## Bake a project into build/demo and run its pipeline locally: a re
 	$(VENV)/bin/cookiecutter --no-input --output-dir $(DEMO_DIR) .
 	$(MAKE) -C $(DEMO_DIR)/orders-service setup
 	$(MAKE) -C $(DEMO_DIR)/orders-service local-demo
+
+bench: setup ## Time the whole `make test` (median of RUNS, default 3) and a baked project's `make bench` (long: about an hour)
+	$(PY) tests/bench.py --runs $(or $(RUNS),3)
 
 clean: ## Remove the virtualenv and build outputs
 	rm -rf $(VENV) build
