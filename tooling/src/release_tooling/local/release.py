@@ -194,15 +194,13 @@ class Streamer:
     durations, errors (the follower's on_event hook)."""
 
     def __init__(self) -> None:
-        self.entered: dict[str, datetime] = {}
-        self.transitions = 0
+        self.entered: dict[str, datetime] = {}  # when each state was last entered (durations)
 
     def show(self, event: dict) -> None:
         kind, ts = event["type"], event["timestamp"]
         if kind.endswith("StateEntered"):
             name = event["stateEnteredEventDetails"]["name"]
             self.entered[name] = ts
-            self.transitions += 1
             say(f"  -> {name}")
         elif kind.endswith("StateExited"):
             name = event["stateExitedEventDetails"]["name"]
