@@ -164,3 +164,69 @@ def test_the_retry_clock_scales_every_sleep_and_refuses_a_non_positive_factor(mo
     assert clock.monotonic is stepfunctions_patch.time.monotonic  # the rest of `time` unchanged
     with pytest.raises(ValueError, match="must be positive"):
         stepfunctions_patch.ScaledClock(0)
+
+
+@pytest.fixture(scope="module")
+def finished_execution(aws, lambda_role) -> str:
+    """An execution of five Pass states: 12 history events (start, 5 entered/exited, success)."""
+    states = {f"Step{n}": {"Type": "Pass", "Next": f"Step{n + 1}"} for n in range(1, 5)}
+    states["Step5"] = {"Type": "Pass", "End": True}
+    sfn = aws("stepfunctions")
+    machine = sfn.create_state_machine(
+        name=f"history-{uuid.uuid4().hex[:8]}",
+        definition=json.dumps({"StartAt": "Step1", "States": states}),
+        roleArn=lambda_role,
+    )["stateMachineArn"]
+    arn = sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"]
+    wait_for(lambda: sfn.describe_execution(executionArn=arn)["status"] == "SUCCEEDED")
+    return arn
+
+
+def read_pages(sfn, **kwargs) -> list[list[dict]]:
+    pages = []
+    while True:
+        page = sfn.get_execution_history(**kwargs)
+        pages.append(page["events"])
+        if "nextToken" not in page:
+            return pages
+        kwargs["nextToken"] = page["nextToken"]
+
+
+def test_history_pages_by_max_results_oldest_first_by_default(aws, finished_execution):
+    """Gap: moto returns the whole history in one page, oldest first, whatever is asked."""
+    sfn = aws("stepfunctions")
+    whole = sfn.get_execution_history(executionArn=finished_execution)
+    assert "nextToken" not in whole  # 12 events fit the default page of 100
+    events = whole["events"]
+    assert [e["type"] for e in events][:2] == ["ExecutionStarted", "PassStateEntered"]
+    assert events[-1]["type"] == "ExecutionSucceeded"
+    pages = read_pages(sfn, executionArn=finished_execution, maxResults=5)
+    assert [len(p) for p in pages] == [5, 5, 2]
+    assert [e["id"] for p in pages for e in p] == [e["id"] for e in events]
+
+
+def test_history_in_reverse_order_starts_with_the_latest_event(aws, finished_execution):
+    sfn = aws("stepfunctions")
+    forward = sfn.get_execution_history(executionArn=finished_execution)["events"]
+    pages = read_pages(sfn, executionArn=finished_execution, maxResults=5, reverseOrder=True)
+    backward = [e for p in pages for e in p]
+    assert backward[0]["type"] == "ExecutionSucceeded"
+    assert [e["id"] for e in backward] == [e["id"] for e in reversed(forward)]
+
+
+def test_history_token_must_come_with_the_same_arguments(aws, finished_execution):
+    from botocore.exceptions import ClientError
+
+    sfn = aws("stepfunctions")
+    token = sfn.get_execution_history(executionArn=finished_execution, maxResults=5)["nextToken"]
+    with pytest.raises(ClientError) as changed:
+        sfn.get_execution_history(
+            executionArn=finished_execution, maxResults=5, reverseOrder=True, nextToken=token
+        )
+    assert changed.value.response["Error"]["Code"] == "InvalidToken"
+    with pytest.raises(ClientError) as forged:
+        sfn.get_execution_history(executionArn=finished_execution, nextToken="not-a-token")
+    assert forged.value.response["Error"]["Code"] == "InvalidToken"
+    with pytest.raises(ClientError) as too_big:
+        sfn.get_execution_history(executionArn=finished_execution, maxResults=1001)
+    assert too_big.value.response["Error"]["Code"] == "ValidationException"

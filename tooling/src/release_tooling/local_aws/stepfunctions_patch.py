@@ -6,13 +6,15 @@ and emits the "Step Functions Execution Status Change" events AWS sends to Event
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 import time
 
 from moto.core.config import default_user_config
 from moto.core.responses import ActionResult
 from moto.stepfunctions import responses as sfn_responses
-from moto.stepfunctions.exceptions import ValidationException
+from moto.stepfunctions.exceptions import InvalidToken, ValidationException
 
 from . import events_patch
 from .asl_validation import moto_grammar_check, validate_definition
@@ -142,6 +144,60 @@ def install_lambda_error_names() -> None:
     )
 
 
+HISTORY_PAGE = 100  # GetExecutionHistory: "The default is 100 and the maximum allowed page size
+HISTORY_MAX_PAGE = 1000  # is 1000. A value of 0 uses the default." (Step Functions API Reference)
+
+
+def _history_token(execution_arn: str, reverse: bool, offset: int) -> str:
+    raw = json.dumps({"arn": execution_arn, "reverse": reverse, "offset": offset})
+    return base64.urlsafe_b64encode(raw.encode()).decode()
+
+
+def _history_offset(token: str, execution_arn: str, reverse: bool) -> int:
+    """Where a nextToken continues; InvalidToken for one of another call ("keep all other
+    arguments unchanged") or one this endpoint never issued."""
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token.encode()))
+        offset = data["offset"]
+        same = data["arn"] == execution_arn and data["reverse"] is reverse
+    except (ValueError, TypeError, KeyError):
+        raise InvalidToken(f"{token!r} is not a token GetExecutionHistory returned") from None
+    if not same or not isinstance(offset, int) or offset < 0:
+        raise InvalidToken("the token belongs to another execution or order: keep the arguments")
+    return offset
+
+
+def get_execution_history(self) -> ActionResult:
+    """GetExecutionHistory with its paging and order (moto returns every event, oldest first, and
+    ignores maxResults, reverseOrder and nextToken).
+
+    Step Functions API Reference, GetExecutionHistory: ascending timeStamp order by default,
+    reverseOrder lists the latest events first; maxResults pages (default 100, at most 1000, 0
+    means the default); a nextToken is returned while more events remain, and the call is repeated
+    with it and every other argument unchanged.
+    """
+    execution_arn = self._get_param("executionArn")
+    reverse = bool(self._get_param("reverseOrder") or False)
+    size = self._get_param("maxResults")
+    size = HISTORY_PAGE if size in (None, 0) else int(size)
+    if not 1 <= size <= HISTORY_MAX_PAGE:
+        raise ValidationException(
+            f"1 validation error detected: Value '{size}' at 'maxResults' failed to satisfy "
+            f"constraint: Member must have value less than or equal to {HISTORY_MAX_PAGE}"
+        )
+    token = self._get_param("nextToken")
+    offset = _history_offset(token, execution_arn, reverse) if token else 0
+    history = self.stepfunction_backend.get_execution_history(execution_arn)
+    events = list(history.get("events", []) if isinstance(history, dict) else history.events)
+    if reverse:
+        events.reverse()
+    page = events[offset : offset + size]
+    result: dict = {"events": page}
+    if offset + size < len(events):
+        result["nextToken"] = _history_token(execution_arn, reverse, offset + size)
+    return ActionResult(result)
+
+
 STATUS_CHANGE = "Step Functions Execution Status Change"
 
 
@@ -258,3 +314,4 @@ def install(minute_seconds: float | None = None) -> None:
         validate_state_machine_definition
     )
     sfn_responses.StepFunctionResponse.list_state_machine_versions = list_state_machine_versions
+    sfn_responses.StepFunctionResponse.get_execution_history = get_execution_history
