@@ -6,10 +6,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DEMO_DIR := build/demo
 
-.PHONY: help setup test test-fast demo bench clean
+.PHONY: help setup test test-tooling test-template test-fast demo bench clean
 
 help: ## List every target with what it does
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 # Baked projects install the release tooling from this checkout (offline, uncommitted changes too).
 export RELEASE_TOOLING_PATH := $(CURDIR)/tooling
@@ -22,8 +22,16 @@ $(VENV)/.installed: tests/requirements.txt tooling/pyproject.toml
 
 setup: $(VENV)/.installed ## Create .venv with the pinned template-testing tools and the release tooling
 
-test: setup ## Lint and test the release tooling once, then run every template test, including baked projects' own `make lint test` (slow)
+# The two suites side by side: the baked projects' checks spend much of their time waiting on the
+# AWS provider's read-back polls, which the tooling's CPU-bound tests fill. Each one's output is
+# printed whole when it ends (--output-sync).
+test: setup ## Lint and test the release tooling once and run every template test, side by side, including baked projects' own `make lint test` (slow)
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-tooling test-template
+
+test-tooling: setup ## Lint and test the release tooling (tooling/) alone
 	cd tooling && ../$(VENV)/bin/ruff check . && ../$(VENV)/bin/ruff format --check . && ../$(PY) -m pytest
+
+test-template: setup ## Run every template test alone, including baked projects' own `make lint test` (slow)
 	$(PY) -m pytest tests
 
 test-fast: setup ## Run the template tests that take seconds (skips the slow baked-project checks)
