@@ -102,3 +102,40 @@ def test_a_failed_release_shows_what_its_last_finished_state_left():
     lines = provenance.chain(ARN, INPUT, data)
     assert "- staging: `svc-app:staging` version 4, CodeDeploy deployment `d-S`" in lines
     assert provenance.execution_data(History(), ARN, {"output": "{}"}) == "{}"
+
+
+def test_the_release_notification_carries_the_same_chain():
+    """NotifyRelease's message (state_machine.asl.json) names the fields the chain reads."""
+    review = {"digest": "sha256:" + "f" * 64, "source": "pull request #5 (run 10)"}
+    message = {
+        "notification": "release",
+        "status": "SUCCEEDED",
+        "end": "ReleaseSucceeded",
+        "execution": ARN,
+        "commit_sha": COMMIT,
+        "review": {**review, "matches": True},
+        "artifact": {"sha256": "ab" * 32, "size": 30720, "commit": COMMIT},
+        "staging": stage("staging", "7", "d-STAGING1"),
+        "production": stage("production", "7", "d-PROD0001"),
+        "error": None,
+        "rollback": None,
+    }
+    output = {k: message[k] for k in ("artifact", "staging", "production")}
+    expected = provenance.chain(ARN, INPUT, output, review)
+    assert provenance.notification_chain(json.dumps(message)) == expected
+    assert expected[0].startswith("- reviewed plan `sha256:ff") and expected[-1].endswith(f"{ARN}`")
+
+
+def test_a_failed_release_notification_lists_only_what_it_reached():
+    rejected = {"execution": ARN, "commit_sha": COMMIT, "review": None, "artifact": None}
+    assert provenance.notification_chain(rejected) == [
+        f"- commit `{COMMIT}`",
+        f"- execution `{ARN}`",
+    ]
+    assert provenance.notification_chain("not json") == ["- execution `?`"]
+
+
+def test_an_applied_plan_that_differed_from_the_review_says_so():
+    differed = {"digest": "sha256:" + "f" * 64, "source": "pull request #5", "matches": False}
+    (line, *_) = provenance.chain(ARN, INPUT, None, differed)
+    assert line.endswith("from pull request #5 (the applied plan differed from it)")

@@ -46,6 +46,23 @@ resource "aws_iam_role_policy" "state_machine" {
         Resource = "*"
       },
       {
+        # The release's outcome and provenance (NotifyRelease in state_machine.asl.json): the
+        # sns:publish integration calls Publish with this role.
+        Sid      = "PublishReleaseOutcome"
+        Effect   = "Allow"
+        Action   = "sns:Publish"
+        Resource = aws_sns_topic.release_events.arn
+      },
+      {
+        # The topic is SSE-KMS with the pipeline key: a publisher needs kms:GenerateDataKey* and
+        # kms:Decrypt on it (Amazon SNS Developer Guide, "Key management", permissions for
+        # publishers to encrypted topics). The key policy delegates to IAM (AccountIamPolicies).
+        Sid      = "EncryptForTopic"
+        Effect   = "Allow"
+        Action   = ["kms:GenerateDataKey", "kms:Decrypt"]
+        Resource = aws_kms_key.pipeline.arn
+      },
+      {
         Sid      = "XRayTraces"
         Effect   = "Allow"
         Action   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets"]
@@ -81,6 +98,7 @@ locals {
     smoke_tests_function_arn       = aws_lambda_function.pipeline["smoke_tests"].arn
     rollback_function_arn          = aws_lambda_function.pipeline["rollback"].arn
     approval_notifier_function_arn = var.manual_approval ? aws_lambda_function.pipeline["approval_notifier"].arn : ""
+    release_events_topic_arn       = aws_sns_topic.release_events.arn
   }))
 
   # The time budget (release_budget/) replaces the sample numbers the ASL file carries, so the
@@ -142,6 +160,6 @@ resource "aws_sfn_state_machine" "release" {
     enabled = true
   }
 
-  # The role must be able to invoke and log before the first execution.
+  # The role must be able to invoke, log and notify before the first execution.
   depends_on = [aws_iam_role_policy.state_machine]
 }

@@ -54,7 +54,41 @@ def test_every_transition_resolves_and_every_task_retries_and_catches():
 def test_flow_matches_the_contract():
     states = definition()["States"]
     assert definition()["TimeoutSeconds"] > 0
-    assert states["ValidateArtifact"]["Catch"][-1]["Next"] == "ArtifactRejected"
+    # Every end goes through the notification first, recording which end it is.
+    assert states["ValidateArtifact"]["Catch"][-1]["Next"] == "RecordRejection"
+    assert states["DeployStaging"]["Catch"][-1]["Next"] == "RecordFailure"
+    assert states["Rollback"]["Next"] == "RecordFailure"
+    assert states["Rollback"]["Catch"][-1]["Next"] == "RecordRollbackFailure"
+    assert states["ProductionDeployed"]["Choices"][0]["Next"] == "RecordSuccess"
+    ends = {
+        "RecordSuccess": ("SUCCEEDED", "ReleaseSucceeded"),
+        "RecordRejection": ("FAILED", "ArtifactRejected"),
+        "RecordFailure": ("FAILED", "ReleaseFailed"),
+        "RecordRollbackFailure": ("FAILED", "RollbackFailed"),
+    }
+    for record, (status, end) in ends.items():
+        assert states[record]["ResultPath"] == "$.outcome"
+        assert (states[record]["Result"]["status"], states[record]["Result"]["end"]) == (
+            status,
+            end,
+        )
+        assert states[record]["Next"] == "NotifyRelease"
+        # An email Subject: at most 100 ASCII characters (SNS Publish API reference).
+        assert len(states[record]["Result"]["subject"]) <= 100
+        assert states[record]["Result"]["subject"].isascii()
+    # The notification cannot touch $.error (the Fail states' ErrorPath/CausePath) or the outcome:
+    # its branch works on a copy, and its own failure is kept apart.
+    notify = states["NotifyRelease"]
+    assert notify["Type"] == "Parallel" and notify["Next"] == "EndRelease"
+    assert notify["ResultPath"] == "$.notification"
+    assert [(c["ErrorEquals"], c["ResultPath"], c["Next"]) for c in notify["Catch"]] == [
+        (["States.ALL"], "$.notification_error", "EndRelease")
+    ]
+    route = states["EndRelease"]
+    assert {c["Next"]: c["StringEquals"] for c in route["Choices"]} | {
+        route["Default"]: "ReleaseFailed"
+    } == {end: end for _, end in ends.values()}
+    assert all(c["Variable"] == "$.outcome.end" for c in route["Choices"])
     for poll in ("WaitStaging", "WaitProduction"):
         assert states[poll]["SecondsPath"] == "$.poll_interval_seconds"
     for fail in ("ReleaseFailed", "ArtifactRejected", "RollbackFailed"):
@@ -111,7 +145,12 @@ def test_template_vars_match_the_lambdas():
     if APPROVAL:
         expected.add("approval_notifier_function_arn")
     found = set(check_asl.template_vars(ASL.read_text()))
-    assert {name for name in found if name.endswith("_arn")} == expected
+    assert {name for name in found if name.endswith("_arn")} == expected | {
+        "release_events_topic_arn"
+    }
+    # The topic NotifyRelease publishes to is the release-events topic.
+    tf = " ".join((ROOT / "terraform" / "step-functions.tf").read_text().split())
+    assert "release_events_topic_arn = aws_sns_topic.release_events.arn" in tf
     lambdas = {p.name for p in (ROOT / "lambdas").iterdir() if p.is_dir()} - {"app", "shared"}
     assert {f"{name}_function_arn" for name in lambdas} == expected
 
@@ -590,3 +629,156 @@ def test_production_moved_since_staging_fails_the_skipped_approval_and_rolls_bac
     assert (result["status"], result["error"]) == ("FAILED", "ApprovalSkippedError")
     assert "approval_notifier" not in lambdas.names()
     assert lambdas.names()[-1] == "rollback"
+
+
+# --- the release notification (NotifyRelease) ---------------------------------------------------
+
+REVIEW = {"digest": "sha256:" + "d" * 64, "source": "pull request #12: run 7", "matches": True}
+
+
+def released_lambdas():
+    """Lambdas of a release that reaches production without waiting: with manual approval, a
+    re-run of what production serves (it skips the approval)."""
+    return rerun_lambdas() if APPROVAL else healthy_lambdas()
+
+
+@pytest.fixture
+def notified(sfn_env):
+    """The definition publishing to a real (moto) topic, and a reader of what it published: the
+    static renderer gives the topic placeholder a dummy ARN no topic has."""
+    import boto3
+    from release_tooling.sfn_harness import ACCOUNT
+
+    sns, sqs = boto3.client("sns", region_name=REGION), boto3.client("sqs", region_name=REGION)
+    topic = sns.create_topic(Name="release-events")["TopicArn"]
+    queue = sqs.create_queue(QueueName="watch")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn["Attributes"]["QueueArn"])
+    text = ASL.read_text().replace("${release_events_topic_arn}", topic)
+    machine = boto3.client("stepfunctions", region_name=REGION).create_state_machine(
+        name="release-notifying",
+        definition=check_asl.render(text, region=REGION, account=ACCOUNT),
+        roleArn=f"arn:aws:iam::{ACCOUNT}:role/state-machine",
+    )["stateMachineArn"]
+
+    def published() -> list[dict]:
+        got = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)
+        return [json.loads(m["Body"]) for m in got.get("Messages", [])]
+
+    return machine, published
+
+
+def test_a_release_notifies_its_outcome_with_the_provenance_chain(notified, monkeypatch):
+    from release_tooling import provenance
+
+    machine, published = notified
+    released_lambdas().install(monkeypatch)
+    result = wait(start(machine, release_input(review=REVIEW)))
+    assert result["status"] == "SUCCEEDED", result
+
+    (envelope,) = published()  # one notification per release
+    assert envelope["Subject"].startswith("Release succeeded")
+    message = json.loads(envelope["Message"])
+    output = json.loads(result["output"])
+    assert message["execution"] == result["executionArn"]
+    assert (message["status"], message["end"]) == ("SUCCEEDED", "ReleaseSucceeded")
+    assert message["review"] == REVIEW
+    assert message["artifact"]["sha256"] == "ab" * 32
+    assert message["staging"] == output["staging"]
+    assert message["production"] == output["production"]
+    assert (message["error"], message["rollback"]) == (None, None)
+    # The chain the deploy job summary prints from the execution reads the same off the message.
+    chain = provenance.chain(result["executionArn"], result["input"], result["output"], REVIEW)
+    assert provenance.notification_chain(envelope["Message"]) == chain
+    assert [line for line in chain if line.startswith("- production: `app:production` version 2")]
+    # The execution keeps what it sent and that it was delivered.
+    (sent,) = output["notification"]
+    assert sent["message"] == message and sent["delivery"]["message_id"]
+
+
+def test_a_release_packaged_without_a_review_still_notifies(notified, monkeypatch):
+    """Releases uploaded before the review field (or by an unreviewed apply) have none: a
+    missing path would fail the state with States.Runtime, which no Catch catches."""
+    machine, published = notified
+    released_lambdas().install(monkeypatch)
+    result = wait(start(machine, release_input()))
+    assert result["status"] == "SUCCEEDED", result
+    (envelope,) = published()
+    assert json.loads(envelope["Message"])["review"] is None
+
+
+def failing(error_type, message):
+    def fail(payload):
+        raise LambdaFailure(error_type, message)
+
+    return fail
+
+
+@pytest.mark.parametrize(
+    ("overrides", "end", "error", "reached"),
+    [
+        (
+            {"validate_artifact": failing("ChecksumMismatchError", "sha256 differs")},
+            "ArtifactRejected",
+            "ChecksumMismatchError",
+            set(),
+        ),
+        (
+            {"deploy": failing("DeploymentInProgressError", "d-X is deploying version 9")},
+            "ReleaseFailed",
+            "DeploymentInProgressError",
+            {"artifact"},
+        ),
+        (
+            {"deployment_status": failing("DeploymentFailedError", "ALARM_ACTIVE")},
+            "ReleaseFailed",
+            "DeploymentFailedError",
+            {"artifact", "staging", "rollback"},
+        ),
+        (
+            {
+                "deployment_status": failing("DeploymentStoppedError", "stopped"),
+                "rollback": failing("RollbackFailedError", "AccessDenied"),
+            },
+            "RollbackFailed",
+            "RollbackFailedError",
+            {"artifact", "staging"},
+        ),
+    ],
+)
+def test_a_failed_release_notifies_what_it_reached_and_why(
+    notified, monkeypatch, overrides, end, error, reached
+):
+    """Each failure path has only part of the data: the message has null for the rest, and the
+    Fail state still reports the release's own error."""
+    machine, published = notified
+    healthy_lambdas(**overrides).install(monkeypatch)
+    result = wait(start(machine, release_input(review=REVIEW)))
+    assert (result["status"], result["error"]) == ("FAILED", error)
+    assert entered_states(result["executionArn"])[-1] == end
+
+    (envelope,) = published()
+    message = json.loads(envelope["Message"])
+    assert (message["status"], message["end"]) == ("FAILED", end)
+    assert message["error"]["Error"] == error and message["error"]["Cause"] == result["cause"]
+    assert message["review"] == REVIEW and message["commit_sha"] == COMMIT
+    optional = {"artifact", "staging", "production", "rollback"}
+    assert {key for key in optional if message[key] is not None} == reached
+
+
+def test_a_notification_that_cannot_be_published_changes_nothing(sfn_env, monkeypatch):
+    """sfn_env's definition names a topic that does not exist: Publish fails, and the release
+    still ends where it would have, with its own error and cause."""
+    lambdas = healthy_lambdas(deploy=failing("DeploymentInProgressError", "d-X is deploying"))
+    lambdas.install(monkeypatch)
+    result = wait(start(sfn_env, release_input()))
+    assert (result["status"], result["error"]) == ("FAILED", "DeploymentInProgressError")
+    assert json.loads(result["cause"])["errorMessage"] == "d-X is deploying"
+    assert entered_states(result["executionArn"])[-2:] == ["EndRelease", "ReleaseFailed"]
+    assert "NotificationUndelivered" in entered_states(result["executionArn"])
+
+    released_lambdas().install(monkeypatch)
+    ok = wait(start(sfn_env, release_input(), name="release-ok"))
+    assert ok["status"] == "SUCCEEDED"
+    (sent,) = json.loads(ok["output"])["notification"]
+    assert sent["error"]["Error"].startswith("SNS.") and "delivery" not in sent

@@ -236,6 +236,33 @@ def test_deploy_applies_only_the_reviewed_plan():
     assert "$(if $(filter true,$(ALLOW_UNREVIEWED)), --allow-unreviewed)" in recipe
 
 
+def test_deploy_uploads_the_release_with_the_reviewed_plan_plan_review_recorded(tmp_path):
+    """The execution input carries the reviewed plan (pull request, digest) so the state
+    machine's release notification can name it; an unreviewed apply has none to pass."""
+    _, job = job_running(load("deploy.yml"), "make release-upload")
+    step = next(s for s in job["steps"] if "make release-upload" in (s.get("run") or ""))
+    assert "REVIEWED=build/reviewed.json" in step["run"]
+    assert "--provenance-out build/reviewed.json" in make_recipe("plan-review")
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    reviewed = tmp_path / "reviewed.json"
+    reviewed.write_text("{}", encoding="utf-8")
+
+    def upload_command(file: Path) -> str:
+        dry = subprocess.run(
+            ["make", "-n", "release-upload", "ARTIFACT_BUCKET=b", f"COMMIT={'a' * 40}"]
+            + [f"REVIEWED={file}"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return next(line for line in dry.stdout.splitlines() if "package upload" in line)
+
+    assert upload_command(reviewed).endswith(f'--reviewed "{reviewed}"')
+    assert "--reviewed" not in upload_command(tmp_path / "absent.json")
+
+
 def test_deploy_waits_for_approval_only_when_the_state_machine_has_it():
     env = load("deploy.yml")["env"]
     # The definition is a Terraform template: ${...} placeholders stand where numbers go.

@@ -9,6 +9,7 @@ repository names as `[tool.release-tooling] schema`.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -33,9 +34,18 @@ def manifest_key(commit: str) -> str:
     return f"{release_prefix(commit)}/manifest.json"
 
 
-def execution_input(bucket: str, commit: str, poll_interval: int, max_polls: int) -> dict[str, Any]:
-    """What the state machine starts with, for one release of `commit`."""
-    return {
+def execution_input(
+    bucket: str,
+    commit: str,
+    poll_interval: int,
+    max_polls: int,
+    review: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """What the state machine starts with, for one release of `commit`. `review` (optional): the
+    reviewed plan the deploy applied (`review_record`); the state machine puts it in the
+    release's notification. Optional both ways, so no new contract version: a state machine
+    ignores fields it does not read, and this one's notification fills in a missing review."""
+    release = {
         "contract": SCHEMA_VERSION,
         "commit_sha": commit,
         "artifact_bucket": bucket,
@@ -44,6 +54,38 @@ def execution_input(bucket: str, commit: str, poll_interval: int, max_polls: int
         "poll_interval_seconds": poll_interval,
         "max_polls": max_polls,
     }
+    if review is not None:
+        release[REVIEW] = review_record(review)
+    return release
+
+
+REVIEW = "review"
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+class ContractError(ValueError):
+    """Data that does not follow the release contract; the message says what and how to fix it."""
+
+
+def review_record(data: Any, where: str = "the reviewed-plan record") -> dict[str, Any]:
+    """The execution input's `review`, from what `release-tooling plan-review check
+    --provenance-out` writes: {"digest": "sha256:<64 hex>", "source": "<pull request or
+    merge-queue run>", "matches": <the applied plan is the reviewed one>}."""
+    fix = "pass the file release-tooling plan-review check --provenance-out wrote"
+    if not isinstance(data, Mapping):
+        raise ContractError(f"{where} must be a JSON object, got {type(data).__name__}; {fix}")
+    digest, source = data.get("digest"), data.get("source")
+    matches = data.get("matches", True)
+    problems = []
+    if not isinstance(digest, str) or not _DIGEST.fullmatch(digest):
+        problems.append(f'"digest" must be "sha256:" and 64 lowercase hex digits, got {digest!r}')
+    if not isinstance(source, str) or not source.strip() or "\n" in source:
+        problems.append(f'"source" must be one non-empty line, got {source!r}')
+    if not isinstance(matches, bool):
+        problems.append(f'"matches" must be true or false, got {matches!r}')
+    if problems:
+        raise ContractError(f"{where}: {'; '.join(problems)}; {fix}")
+    return {"digest": digest, "source": source, "matches": matches}
 
 
 def commit_of(execution_input: str | Mapping[str, Any] | None) -> str | None:

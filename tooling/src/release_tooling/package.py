@@ -600,10 +600,17 @@ def upload(
     before_trigger: Any = None,
     python_runtime: str | None = None,
     manifest: dict[str, Any] | None = None,
+    review: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Upload the release, pipeline/source.zip last. before_trigger (local fault injection only)
     runs after the artifacts are up and before the object that starts the pipeline. `manifest`:
-    the zips in `out` were built for this commit already (one build per release)."""
+    the zips in `out` were built for this commit already (one build per release). `review`: the
+    reviewed plan the execution input carries (read_review)."""
+    if review is not None:
+        try:
+            review = contract.review_record(review)
+        except contract.ContractError as exc:
+            raise PackagingError(str(exc)) from None
     if manifest is None:
         manifest = build(out, commit, python_runtime=python_runtime)
     elif manifest["commit"] != commit:
@@ -643,7 +650,7 @@ def upload(
     if before_trigger is not None:
         before_trigger()
     # Last, because creating this object starts the pipeline.
-    payload = execution_input(bucket, commit, poll_interval, max_polls)
+    payload = execution_input(bucket, commit, poll_interval, max_polls, review)
     results[SOURCE_KEY] = _put(
         s3, bucket, SOURCE_KEY, source_zip(payload), commit, force=True, immutable=False
     )
@@ -653,6 +660,23 @@ def upload(
         "objects": results,
         "app_sha256": manifest["artifacts"][APP]["sha256"],
     }
+
+
+def read_review(path: Path) -> dict[str, Any]:
+    """The reviewed plan from the file `plan-review check --provenance-out` wrote (--reviewed)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise PackagingError(
+            f"cannot read --reviewed {path}: {exc.strerror}; pass the file "
+            "release-tooling plan-review check --provenance-out wrote"
+        ) from None
+    except ValueError as exc:
+        raise PackagingError(f"--reviewed {path} is not JSON ({exc})") from None
+    try:
+        return contract.review_record(data, f"--reviewed {path}")
+    except contract.ContractError as exc:
+        raise PackagingError(str(exc)) from None
 
 
 def positive_int(text: str) -> int:
@@ -687,6 +711,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     up.add_argument(
         "--force", action="store_true", help="overwrite a release whose app.zip differs"
     )
+    up.add_argument(
+        "--reviewed",
+        type=Path,
+        help="the reviewed plan this release applied (the file plan-review check "
+        "--provenance-out wrote): its digest and pull request go into the execution input and "
+        "the release notification",
+    )
     if not argv or argv[0] not in ("build", "upload", "-h", "--help"):
         argv = ["build", *argv]
     return parser.parse_args(argv)
@@ -697,6 +728,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "upload":
             commit = resolve_commit(args.commit)
+            review = read_review(args.reviewed) if args.reviewed else None
             result = upload(
                 args.bucket,
                 commit,
@@ -705,6 +737,7 @@ def main(argv: list[str] | None = None) -> int:
                 max_polls=args.max_polls,
                 force=args.force,
                 python_runtime=args.python_runtime,
+                review=review,
             )
             print(json.dumps(result, indent=2))
         else:

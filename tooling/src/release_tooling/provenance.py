@@ -9,6 +9,11 @@ Read from what each step already records: the reviewed plan's digest and where i
 `$.staging` and `$.production`, one record per function in `deployments`). `release-wait` prints
 it at the end of a release (the deploy job's summary), `release-tooling local status` shows it for
 the newest release.
+
+The release notification carries the same fields: the state machine publishes it to the
+release-events topic as it ends (NotifyRelease in state_machine.asl.json), a JSON object whose
+`commit_sha`, `review` (the execution input's, see contract.review_record), `artifact`, `staging`,
+`production` and `execution` are the ones read here; `notification_chain` renders it.
 """
 
 from __future__ import annotations
@@ -69,6 +74,7 @@ def chain(
         lines.append(
             f"- reviewed plan `{reviewed['digest']}`"
             + (f" from {reviewed['source']}" if reviewed.get("source") else "")
+            + (" (the applied plan differed from it)" if reviewed.get("matches") is False else "")
         )
     commit = contract.commit_of(execution_input)
     if commit:
@@ -94,6 +100,18 @@ def chain(
             )
     lines.append(f"- execution `{execution_arn}`")
     return lines
+
+
+def notification_chain(message: str | Mapping[str, Any] | None) -> list[str]:
+    """The chain a release notification carries (the SNS message NotifyRelease publishes)."""
+    data = _json(message)
+    review = data.get(contract.REVIEW)
+    return chain(
+        str(data.get("execution") or "?"),
+        data,
+        data,
+        review if isinstance(review, Mapping) else None,
+    )
 
 
 def execution_data(sfn: Any, execution_arn: str, described: Mapping[str, Any]) -> str | None:
