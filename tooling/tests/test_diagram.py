@@ -35,6 +35,8 @@ SHAPE_OF_TYPE = {
     "Pass": ("[/", "/]"),
     "Succeed": ("((", "))"),
     "Fail": ("(((", ")))"),
+    "Parallel": ("subgraph", "end"),
+    "Map": ("subgraph", "end"),
 }
 NODE = re.compile(
     r'^\s*(?P<id>\w+)(?P<open>\(\(\(|\(\(|\(\[|\[/|\[|\{|>)"(?P<label>[^"]*)"'
@@ -96,20 +98,47 @@ def readme_flowchart() -> str:
     return match["body"]
 
 
+def nested_machines(state: dict[str, Any]) -> list[dict[str, Any]]:
+    """The branches of a Parallel state and the item processor of a Map state."""
+    inner = list(state.get("Branches", []))
+    if "ItemProcessor" in state or "Iterator" in state:
+        inner.append(state.get("ItemProcessor") or state["Iterator"])
+    return inner
+
+
+def all_states(machine: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every state of the machine by name, those inside Parallel branches and Maps included."""
+    found = {}
+    for name, state in machine["States"].items():
+        found[name] = state
+        for inner in nested_machines(state):
+            found.update(all_states(inner))
+    return found
+
+
 def expected_edges(asl: dict[str, Any]) -> Counter[tuple[str, str, str, str | None]]:
-    """Every transition of the state machine, as the README must draw it."""
+    """Every transition of the state machine, as the README must draw it: a branch starts at its
+    own start marker, and its End: true states reach its end marker."""
     edges: Counter[tuple[str, str, str, str | None]] = Counter()
-    edges["start", asl["StartAt"], "-->", None] += 1
-    for name, state in asl["States"].items():
-        for rule in state.get("Choices", []):
-            edges[name, rule["Next"], "-->", diagram.describe_rule(rule, name)] += 1
-        if "Default" in state:
-            edges[name, state["Default"], "-->", "default"] += 1
-        if "Next" in state:
-            edges[name, state["Next"], "-->", None] += 1
-        for catcher in state.get("Catch", []):
-            label = "catch " + ", ".join(catcher["ErrorEquals"])
-            edges[name, catcher["Next"], "-.->", label] += 1
+
+    def add(machine: dict[str, Any], nested: bool) -> None:
+        edges["start", machine["StartAt"], "-->", None] += 1
+        for name, state in machine["States"].items():
+            for rule in state.get("Choices", []):
+                edges[name, rule["Next"], "-->", diagram.describe_rule(rule, name)] += 1
+            if "Default" in state:
+                edges[name, state["Default"], "-->", "default"] += 1
+            if "Next" in state:
+                edges[name, state["Next"], "-->", None] += 1
+            if nested and state.get("End"):
+                edges[name, "end", "-->", None] += 1
+            for catcher in state.get("Catch", []):
+                label = "catch " + ", ".join(catcher["ErrorEquals"])
+                edges[name, catcher["Next"], "-.->", label] += 1
+            for inner in nested_machines(state):
+                add(inner, nested=True)
+
+    add(asl, nested=False)
     return edges
 
 
@@ -130,9 +159,10 @@ def test_readme_diagram_matches_the_state_machine(capsys):
 def test_readme_draws_every_state_with_the_shape_of_its_type(asl):
     chart = Flowchart(readme_flowchart())
 
-    drawn = set(chart.names.values()) - {"start"}
-    assert drawn == set(asl["States"])
-    for name, state in asl["States"].items():
+    states = all_states(asl)
+    drawn = set(chart.names.values()) - {"start", "end"}
+    assert drawn == set(states)
+    for name, state in states.items():
         assert chart.shape_of(name) == SHAPE_OF_TYPE[state["Type"]], name
 
 
@@ -155,9 +185,10 @@ def test_choice_edges_carry_their_conditions(asl):
 
 def test_catch_edges_are_dashed_red_failure_edges(asl):
     chart = Flowchart(readme_flowchart())
+    states = all_states(asl)
     catches = {
         (name, catcher["Next"])
-        for name, state in asl["States"].items()
+        for name, state in states.items()
         for catcher in state.get("Catch", [])
     }
     dashed = {index for index, edge in enumerate(chart.edges) if edge[2] == "-.->"}
@@ -169,7 +200,7 @@ def test_catch_edges_are_dashed_red_failure_edges(asl):
             assert pair in catches and label and label.startswith("catch States.ALL"), pair
         else:
             assert label is None or not label.startswith("catch"), pair
-    assert len(dashed) == sum(len(state.get("Catch", [])) for state in asl["States"].values())
+    assert len(dashed) == sum(len(state.get("Catch", [])) for state in states.values())
     assert [indexes for indexes, _ in chart.link_styles] == [dashed]
     assert "stroke:#d93025" in chart.link_styles[0][1]
 
