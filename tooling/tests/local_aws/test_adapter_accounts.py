@@ -351,6 +351,13 @@ def test_kms_across_accounts_needs_the_key_policy_and_is_served_by_the_keys_acco
     decrypted = as_reader("kms").decrypt(CiphertextBlob=data_key["CiphertextBlob"], KeyId=shared)
     assert decrypted["Plaintext"] == data_key["Plaintext"]
 
+    # Named by its alias ARN, the key is the pipeline account's too.
+    alias = f"alias/shared-{uuid.uuid4().hex[:6]}"
+    pipeline("kms").create_alias(AliasName=alias, TargetKeyId=shared)
+    alias_arn = f"arn:aws:kms:{REGION}:{PIPELINE}:{alias}"
+    by_alias = as_reader("kms").generate_data_key(KeyId=alias_arn, KeySpec="AES_256")
+    assert by_alias["KeyId"] == shared
+
     private = key_with_policy(pipeline, "arn:aws:iam::111122223333:root")
     message = denied(lambda: as_reader("kms").generate_data_key(KeyId=private, KeySpec="AES_256"))
     assert f"no statement of the key policy of key/{private.rsplit('/', 1)[1]}" in message
@@ -532,5 +539,8 @@ def test_a_snapshot_restores_every_account_only_into_an_endpoint_serving_them(tm
     finally:
         process.stop(restored_dir)
 
-    with pytest.raises(process.EndpointError, match=rf"accounts \['{PIPELINE}', '{STAGING}'\]"):
-        process.start(tmp_path / "refused", restore=state)
+    try:
+        with pytest.raises(process.EndpointError, match=rf"accounts \['{PIPELINE}', '{STAGING}'\]"):
+            process.start(tmp_path / "refused", restore=state)
+    finally:
+        process.stop(tmp_path / "refused")  # never leave an endpoint behind if it did start

@@ -597,7 +597,12 @@ class MotoResolver:
     def _kms_key(self, alias: str) -> str | None:
         from moto.kms.models import kms_backends
 
-        backend = kms_backends[self.account][self.region]
+        account, region = self.account, self.region
+        if alias.startswith("arn:"):
+            # An alias ARN names the key's own account (AWS KMS Developer Guide, "Key
+            # identifiers": a key of another account is named by its key ARN or alias ARN).
+            _, _, _, region, account, alias = alias.split(":", 5)
+        backend = kms_backends[account][region]
         key_id = backend.get_key_id_from_alias(
             alias if alias.startswith("alias/") else f"alias/{alias}"
         )
