@@ -230,3 +230,41 @@ def test_history_token_must_come_with_the_same_arguments(aws, finished_execution
     with pytest.raises(ClientError) as too_big:
         sfn.get_execution_history(executionArn=finished_execution, maxResults=1001)
     assert too_big.value.response["Error"]["Code"] == "ValidationException"
+
+
+def test_stopping_an_execution_during_a_task_aborts_it(aws, lambda_role, make_function):
+    """StopExecution while a Task runs ends the execution ABORTED, not with the Task's outcome
+    (Step Functions API Reference, StopExecution): the release-status rule forwards ABORTED, the
+    one end the state machine cannot report itself."""
+    slow = make_function("import time\ndef handler(e, c):\n    time.sleep(3)\n    return 1\n")
+    definition = {
+        "StartAt": "Slow",
+        "States": {
+            "Slow": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke",
+                "Parameters": {"FunctionName": slow, "Payload": {}},
+                "End": True,
+            }
+        },
+    }
+    sfn = aws("stepfunctions")
+    machine = sfn.create_state_machine(
+        name=f"stop-{uuid.uuid4().hex[:8]}", definition=json.dumps(definition), roleArn=lambda_role
+    )["stateMachineArn"]
+    arn = sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"]
+    wait_for(
+        lambda: (
+            "TaskStarted"
+            in [e["type"] for e in sfn.get_execution_history(executionArn=arn)["events"]]
+        )
+    )
+    sfn.stop_execution(executionArn=arn, error="Stopped", cause="by the test")
+    desc = wait_for(
+        lambda: (d := sfn.describe_execution(executionArn=arn))["status"] != "RUNNING" and d,
+        timeout=30,
+    )
+    assert desc["status"] == "ABORTED", desc
+    types = [e["type"] for e in sfn.get_execution_history(executionArn=arn)["events"]]
+    assert types[-1] == "ExecutionAborted", types
+    assert "ExecutionFailed" not in types
