@@ -17,12 +17,12 @@ VARIANTS = {name: COMBINATIONS[name] for name in ("defaults", "everything")}
 # exercise the same Terraform in every variant: run them once, in the defaults. So do the
 # rehearsals no option changes (a second function, the warm up, alias drift, the alarm rollback):
 # the "everything" variant runs its own unit tests and the rehearsals its options change (the
-# approval gate, notifications, the pipeline's scenarios).
+# approval gate, notifications, the pipeline's scenarios that reach production).
 OPTION_INDEPENDENT = ("test_two_functions", "test_warm_up", "test_alias_drift", "test_alarm_rollback")
 TEST_SCOPE = {
     "defaults": [],
     "everything": [
-        "PYTEST_ARGS=-m 'not iam_scenarios' "
+        "PYTEST_ARGS=-m 'not iam_scenarios and not before_production' "
         + " ".join(f"--ignore=tests/local_pipeline/{name}.py" for name in OPTION_INDEPENDENT)
     ],
 }
@@ -86,6 +86,13 @@ def test_generated_project_passes_its_own_lint_and_tests(variant_checks, name):
 
 def test_the_rehearsals_left_to_the_defaults_exist():
     """A renamed rehearsal must not silently drop out of the narrowed variant (or stay in it)."""
-    rehearsals = TEMPLATE_ROOT / "{{cookiecutter.project_slug}}" / "tests" / "local_pipeline"
+    project = TEMPLATE_ROOT / "{{cookiecutter.project_slug}}"
+    rehearsals = project / "tests" / "local_pipeline"
     for name in OPTION_INDEPENDENT:
         assert (rehearsals / f"{name}.py").is_file(), name
+    # The markers the narrowed variant deselects by: registered, and still on scenarios.
+    registered = (project / "pyproject.toml").read_text(encoding="utf-8")
+    scenarios = (rehearsals / "test_pipeline.py").read_text(encoding="utf-8")
+    for marker in ("iam_scenarios", "before_production"):
+        assert f'"{marker}: ' in registered, marker
+        assert f"pytest.mark.{marker}" in scenarios, marker
