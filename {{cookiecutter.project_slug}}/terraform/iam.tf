@@ -9,6 +9,25 @@ locals {
   deployment_group_arns       = values(local.arns.deployment_groups)
   deployment_config_arns      = [for config in distinct(values(local.alias_deployment_configs)) : "arn:${local.partition}:codedeploy:${local.region}:${local.account_id}:deploymentconfig:${config}"]
 
+  # Publishing to the release-events topic, which is SSE-KMS with the pipeline key: a publisher
+  # needs kms:GenerateDataKey* and kms:Decrypt on it (Amazon SNS Developer Guide, "Key
+  # management", permissions for publishers to encrypted topics). The key policy delegates to IAM
+  # (AccountIamPolicies). Used by the approval notifier and the state machine's NotifyRelease.
+  publish_to_topic_statements = [
+    {
+      Sid      = "PublishToReleaseTopic"
+      Effect   = "Allow"
+      Action   = "sns:Publish"
+      Resource = aws_sns_topic.release_events.arn
+    },
+    {
+      Sid      = "EncryptForTopic"
+      Effect   = "Allow"
+      Action   = ["kms:GenerateDataKey", "kms:Decrypt"]
+      Resource = aws_kms_key.pipeline.arn
+    },
+  ]
+
   xray_statement = {
     # X-Ray trace submission has no resource-level permissions.
     Sid      = "XRayTraces"
@@ -133,21 +152,7 @@ locals {
       },
     ]
 
-    approval_notifier = [
-      {
-        Sid      = "PublishApprovalRequest"
-        Effect   = "Allow"
-        Action   = "sns:Publish"
-        Resource = aws_sns_topic.release_events.arn
-      },
-      {
-        # Publishing to the KMS-encrypted topic.
-        Sid      = "EncryptForTopic"
-        Effect   = "Allow"
-        Action   = ["kms:GenerateDataKey", "kms:Decrypt"]
-        Resource = aws_kms_key.pipeline.arn
-      },
-    ]
+    approval_notifier = local.publish_to_topic_statements
   }
 }
 

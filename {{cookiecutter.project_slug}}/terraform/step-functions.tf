@@ -28,7 +28,9 @@ resource "aws_iam_role_policy" "state_machine" {
   role = aws_iam_role.state_machine.id
   policy = jsonencode({
     Version = "2012-10-17"
-    Statement = [
+    # The release's outcome and provenance (NotifyRelease in state_machine.asl.json): the
+    # sns:publish integration publishes with this role.
+    Statement = concat(local.publish_to_topic_statements, [
       {
         Sid      = "InvokePipelineFunctions"
         Effect   = "Allow"
@@ -46,29 +48,12 @@ resource "aws_iam_role_policy" "state_machine" {
         Resource = "*"
       },
       {
-        # The release's outcome and provenance (NotifyRelease in state_machine.asl.json): the
-        # sns:publish integration calls Publish with this role.
-        Sid      = "PublishReleaseOutcome"
-        Effect   = "Allow"
-        Action   = "sns:Publish"
-        Resource = aws_sns_topic.release_events.arn
-      },
-      {
-        # The topic is SSE-KMS with the pipeline key: a publisher needs kms:GenerateDataKey* and
-        # kms:Decrypt on it (Amazon SNS Developer Guide, "Key management", permissions for
-        # publishers to encrypted topics). The key policy delegates to IAM (AccountIamPolicies).
-        Sid      = "EncryptForTopic"
-        Effect   = "Allow"
-        Action   = ["kms:GenerateDataKey", "kms:Decrypt"]
-        Resource = aws_kms_key.pipeline.arn
-      },
-      {
         Sid      = "XRayTraces"
         Effect   = "Allow"
         Action   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets"]
         Resource = "*"
       },
-    ]
+    ])
   })
 }
 
