@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -50,56 +49,12 @@ def bake(cookies):
     return _bake
 
 
-def run_cookiecutter_cli(
-    output_dir: Path, *options: str
-) -> subprocess.CompletedProcess[str]:
+def run_cookiecutter_cli(output_dir: Path, *options: str) -> subprocess.CompletedProcess[str]:
     """Run cookiecutter the way a user does, without prompts, capturing what they would see."""
     return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "cookiecutter",
-            "--no-input",
-            "-o",
-            str(output_dir),
-            str(TEMPLATE_ROOT),
-            *options,
-        ],
+        [sys.executable, "-m", "cookiecutter", "--no-input", "-o", str(output_dir), str(TEMPLATE_ROOT), *options],
         capture_output=True,
         text=True,
         check=False,
         timeout=120,
     )
-
-
-@pytest.fixture(scope="session")
-def variant_checks(tmp_path_factory):
-    """Every variant baked as a user bakes it, its `make lint` then `make test` started at once.
-
-    Most of their time is Terraform and the AWS provider waiting on the embedded endpoint (S3 and
-    KMS read-back polls), so two variants side by side on two cores take far less than one after
-    the other.
-    """
-    # The variants and their checks live with their test; pytest has imported it by now.
-    from test_generated_checks import VARIANTS, lint_and_test
-
-    pool = ThreadPoolExecutor(max_workers=len(VARIANTS), thread_name_prefix="variant")
-    runs: dict[str, Future] = {}
-    for name, options in VARIANTS.items():
-        out = tmp_path_factory.mktemp(f"variant-{name}")
-        baked = run_cookiecutter_cli(
-            out, *(f"{key}={value}" for key, value in options.items())
-        )
-        assert baked.returncode == 0, baked.stdout + baked.stderr
-        (project,) = [path for path in out.iterdir() if path.is_dir()]
-        runs[name] = pool.submit(lint_and_test, project, name)
-    yield runs
-    pool.shutdown(wait=True, cancel_futures=True)
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _baked_variants_start_first(request):
-    """The baked variants' own checks take most of the suite: start them before the first test,
-    so every other template test runs while they wait on the AWS provider's polls."""
-    if any("variant_checks" in item.fixturenames for item in request.session.items):
-        request.getfixturevalue("variant_checks")
